@@ -1,0 +1,24 @@
+//! Keymaps: how the (masked, rounded) arguments are encoded into a key.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use super::KeyConfig;
+use crate::Result;
+
+/// Turns a call's arguments into the key under which its result is cached.
+///
+/// `Args` is the memoized function's argument type (a tuple for several
+/// arguments). The four keymaps of the crate are [`RawKeymap`],
+/// [`HashKeymap`] (the default), [`StringKeymap`] and [`SerialKeymap`].
+pub trait Keymap<Args: ?Sized>: Send + Sync + 'static {
+    /// The key type.
+    type Key: Clone + Eq + Hash + Debug + Send + Sync + 'static;
+
+    /// Whether this keymap applies masks, rounding and typing. A keymap that
+    /// does not (the raw keymap) is refused by the builder when any is set.
+    const TRANSFORMS: bool = true;
+
+    /// Builds the key for `args` under `config`.
+    fn key(&self, args: &Args, config: &KeyConfig) -> Result<Self::Key>;
+}
