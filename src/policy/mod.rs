@@ -11,10 +11,19 @@
 //! are dense (the store reuses freed ones), so policies index plain `Vec`s.
 
 mod inf;
+mod lfu;
+mod list;
+mod lru;
+mod mru;
 mod none;
+mod rr;
 
 pub use inf::Unbounded;
+pub use lfu::Lfu;
+pub use lru::Lru;
+pub use mru::Mru;
 pub use none::NoCache;
+pub use rr::Rr;
 
 /// Handle of an entry in a memo's store.
 pub type Slot = u32;

@@ -1,10 +1,27 @@
 //! Keymaps: how the (masked, rounded) arguments are encoded into a key.
+//!
+//! | keymap | key | notes |
+//! |---|---|---|
+//! | [`RawKeymap`] | the arguments (`Args: Hash + Eq + Clone`) | fastest; no masks, rounding or typing |
+//! | [`HashKeymap`] (default) | [`HashKey`]: 128-bit blake3 of the canonical encoding | stable |
+//! | [`StringKeymap`] | `String`, e.g. `(1, 2.5, "x")` | stable, readable |
+//! | [`SerialKeymap`] | `Vec<u8>`: the canonical MessagePack bytes | stable |
 
 use std::fmt::Debug;
 use std::hash::Hash;
 
 use super::KeyConfig;
 use crate::Result;
+
+mod hash;
+mod raw;
+mod serial;
+mod string;
+
+pub use hash::{HashKey, HashKeymap};
+pub use raw::RawKeymap;
+pub use serial::SerialKeymap;
+pub use string::StringKeymap;
 
 /// Turns a call's arguments into the key under which its result is cached.
 ///

@@ -1,0 +1,99 @@
+//! Archives: dictionaries that keep a memo's results outside its memory.
+//!
+//! Every archive is a dictionary on its own, usable without a memo, with
+//! `&self` methods (archives are shared between threads) that return
+//! [`Result`](crate::Result). A [`Memo`](crate::Memo) with an archive writes
+//! evicted entries there and loads missing keys from it.
+
+mod dict;
+mod null;
+
+pub use dict::DictArchive;
+pub use null::NullArchive;
+
+use crate::Result;
+
+/// A fallible, streaming iterator over an archive's contents.
+pub type Items<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
+
+/// A dictionary from `K` to `V` kept outside a memo's memory.
+///
+/// Methods take `&self`: an archive is shared by the threads of a memo (and,
+/// for persistent backends, by other processes). Iteration is streamed so a
+/// backend never has to hold all its entries in memory at once.
+///
+/// ```
+/// use klepto::archive::{Archive, DictArchive};
+/// let a: DictArchive<String, i64> = DictArchive::new();
+/// a.insert("a".into(), 1)?;
+/// assert_eq!(a.get(&"a".into())?, Some(1));
+/// a.extend(vec![("b".to_string(), 2), ("c".to_string(), 3)])?;
+/// assert_eq!(a.len()?, 3);
+/// # Ok::<(), klepto::Error>(())
+/// ```
+pub trait Archive<K, V>: Send + Sync {
+    /// The value stored under `key`, if any.
+    fn get(&self, key: &K) -> Result<Option<V>>;
+
+    /// Stores `value` under `key`, replacing any previous value.
+    fn insert(&self, key: K, value: V) -> Result<()>;
+
+    /// Removes `key`, returning its value if it was present.
+    fn remove(&self, key: &K) -> Result<Option<V>>;
+
+    /// Whether `key` is present.
+    fn contains_key(&self, key: &K) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Number of entries.
+    fn len(&self) -> Result<usize>;
+
+    /// Whether the archive holds no entry.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Every key, streamed.
+    fn keys(&self) -> Result<Items<'_, K>>;
+
+    /// Every `(key, value)` pair, streamed.
+    fn iter(&self) -> Result<Items<'_, (K, V)>>;
+
+    /// Every value, streamed.
+    fn values(&self) -> Result<Items<'_, V>>
+    where
+        K: 'static,
+        V: 'static,
+    {
+        Ok(Box::new(self.iter()?.map(|r| r.map(|(_, v)| v))))
+    }
+
+    /// Every `(key, value)` pair (Python's `items()`); the same as [`iter`](Archive::iter).
+    fn items(&self) -> Result<Items<'_, (K, V)>> {
+        self.iter()
+    }
+
+    /// Removes every entry.
+    fn clear(&self) -> Result<()>;
+
+    /// Stores many entries as one batch: one transaction (all or nothing)
+    /// where the backend has transactions.
+    fn extend(&self, items: Vec<(K, V)>) -> Result<()>;
+
+    /// The same archive, scoped to `namespace` (a memo's `.name(..)`), so
+    /// that functions sharing one archive never see each other's keys. The
+    /// table, file stem or subdirectory of persistent backends.
+    fn namespaced(&self, namespace: &str) -> Result<Self>
+    where
+        Self: Sized;
+
+    /// True only for an archive that keeps nothing ([`NullArchive`]); a memo
+    /// then behaves as if no archive were attached.
+    fn is_null(&self) -> bool {
+        false
+    }
+
+    /// Where the archive lives (a path, a URL, `memory`), for messages.
+    fn location(&self) -> String;
+}

@@ -1,0 +1,40 @@
+//! The string keymap: a readable, deterministic string.
+
+use serde::Serialize;
+
+use super::Keymap;
+use crate::key::{positions, KeyConfig};
+use crate::Result;
+
+/// The key is a readable, deterministic string of the (masked, rounded)
+/// positions, e.g. `(1, 2.5, "x")`; ignored positions read `NULL`.
+///
+/// The rules are those of [`Value`](crate::key::Value)'s `Display`: they
+/// depend on nothing but the arguments, so the key is the same in every
+/// process and on every platform.
+///
+/// ```
+/// use klepto::keymap::StringKeymap;
+/// use klepto::KeyGen;
+///
+/// let keys = KeyGen::new().keymap(StringKeymap::new());
+/// assert_eq!(keys.key(&(1_u8, 2.5_f64, "x")).unwrap(), r#"(1, 2.5, "x")"#);
+/// assert_eq!(keys.key(&7_u64).unwrap(), "(7,)");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StringKeymap;
+
+impl StringKeymap {
+    /// The string keymap.
+    pub fn new() -> Self {
+        StringKeymap
+    }
+}
+
+impl<Args: Serialize + ?Sized> Keymap<Args> for StringKeymap {
+    type Key = String;
+
+    fn key(&self, args: &Args, config: &KeyConfig) -> Result<String> {
+        Ok(positions(args, config)?.to_string())
+    }
+}

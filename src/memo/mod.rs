@@ -1,0 +1,486 @@
+//! [`Memo`]: a memoized function, its memory, statistics and archive.
+
+mod builder;
+mod flight;
+mod func;
+mod stats;
+mod store;
+
+pub use builder::{MemoBuilder, PlainMemo};
+pub use func::{MemoFn, Plain, Recursive};
+pub use stats::CacheInfo;
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use hashbrown::DefaultHashBuilder;
+use parking_lot::Mutex;
+
+use crate::archive::{Archive, NullArchive};
+use crate::key::keymap::{HashKeymap, Keymap};
+use crate::key::KeyConfig;
+use crate::policy::{Lru, Policy};
+use crate::{Error, Result};
+use flight::{Flights, Join};
+use stats::Counters;
+use store::{Displaced, Store};
+
+/// A memoized function: calls with arguments seen before return the stored
+/// result instead of running the function again.
+///
+/// `F` is the function ([`Plain`] or [`Recursive`]), `K` the [`Keymap`] that
+/// turns arguments into keys, `P` the eviction [`Policy`] of the memory, and
+/// `A` the [`Archive`] that keeps results beyond memory. Create one with
+/// [`Memo::builder`].
+///
+/// A memo is `Send + Sync` when its parts are; [`call`](Memo::call) takes
+/// `&self`. No lock is held while the function runs, and concurrent calls
+/// that miss on the same key run the function once (the others wait for it).
+///
+/// ```
+/// use klepto::Memo;
+/// let area = Memo::builder().lfu(64).build(|(w, h): (f64, f64)| w * h);
+/// assert_eq!(area.call((2.0, 3.5)), 7.0);
+/// assert_eq!(area.call((2.0, 3.5)), 7.0);
+/// let info = area.info();
+/// assert_eq!((info.hits, info.misses, info.size), (1, 1, 1));
+/// ```
+pub struct Memo<F, K, P, A>
+where
+    F: MemoFn,
+    F::Output: Clone + Send,
+    K: Keymap<F::Args>,
+    P: Policy,
+    A: Archive<K::Key, F::Output>,
+{
+    func: F,
+    keymap: K,
+    config: KeyConfig,
+    hasher: DefaultHashBuilder,
+    store: Mutex<Store<K::Key, F::Output, P>>,
+    flights: Flights<K::Key, F::Output>,
+    counters: Counters,
+    archive: A,
+    archived: AtomicBool,
+    purge: bool,
+    write_through: bool,
+}
+
+/// What the builder hands over.
+pub(crate) struct Parts<F, K, P, A> {
+    pub func: F,
+    pub keymap: K,
+    pub config: KeyConfig,
+    pub policy: P,
+    pub archive: A,
+    pub purge: bool,
+    pub write_through: bool,
+}
+
+impl Memo<Plain<fn(()), (), ()>, HashKeymap, Lru, NullArchive> {
+    /// Starts configuring a memo: an LRU of 128 entries with [`HashKeymap`]
+    /// keys and no archive, until told otherwise.
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// let double = Memo::builder().lru(128).build(|x: u64| x * 2);
+    /// assert_eq!(double.call(21), 42);
+    /// ```
+    pub fn builder() -> MemoBuilder {
+        MemoBuilder::default()
+    }
+}
+
+/// Where a failure happened, for messages.
+#[derive(Clone, Copy)]
+enum Stage {
+    Key,
+    ArchiveRead,
+    ArchiveWrite,
+}
+
+impl<F, K, P, A> Memo<F, K, P, A>
+where
+    F: MemoFn,
+    F::Output: Clone + Send,
+    K: Keymap<F::Args>,
+    P: Policy,
+    A: Archive<K::Key, F::Output>,
+{
+    pub(crate) fn from_parts(p: Parts<F, K, P, A>) -> Self {
+        let archived = !p.archive.is_null();
+        Memo {
+            func: p.func,
+            keymap: p.keymap,
+            config: p.config,
+            hasher: DefaultHashBuilder::default(),
+            store: Mutex::new(Store::new(p.policy)),
+            flights: Flights::new(),
+            counters: Counters::default(),
+            archive: p.archive,
+            archived: AtomicBool::new(archived),
+            purge: p.purge,
+            write_through: p.write_through,
+        }
+    }
+
+    /// Calls the function, or returns its stored result.
+    ///
+    /// Never fails because of the cache: when the key cannot be built or the
+    /// archive cannot be read or written, the memo falls back (computes
+    /// without caching, or skips the write), counts the failure in
+    /// [`info().errors`](CacheInfo::errors) and logs a warning. A panic of
+    /// the function propagates and leaves the memo usable.
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// let f = Memo::builder().build(|(a, b): (u32, u32)| a + b);
+    /// assert_eq!(f.call((1, 2)), 3);
+    /// ```
+    pub fn call(&self, args: F::Args) -> F::Output {
+        match self.keymap.key(&args, &self.config) {
+            Ok(key) => {
+                let hash = self.hasher.hash_one(&key);
+                if let Some(value) = self.store.lock().get(hash, &key) {
+                    return value;
+                }
+                self.resolve(key, hash, args, false)
+                    .unwrap_or_else(|_| unreachable!("lenient resolve does not fail"))
+            }
+            Err(e) => {
+                self.failed(Stage::Key, &e);
+                self.compute(args)
+            }
+        }
+    }
+
+    /// Like [`call`](Memo::call), but returns cache failures (a key that
+    /// cannot be built, an archive that fails) instead of falling back.
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// let f = Memo::builder().ignore(3).build(|x: u8| x);
+    /// assert!(f.try_call(1).is_err()); // position 3 does not exist
+    /// assert_eq!(f.call(1), 1);        // call falls back and computes
+    /// assert_eq!(f.info().errors, 2);
+    /// ```
+    pub fn try_call(&self, args: F::Args) -> Result<F::Output> {
+        let key = self
+            .keymap
+            .key(&args, &self.config)
+            .inspect_err(|e| self.failed(Stage::Key, e))?;
+        let hash = self.hasher.hash_one(&key);
+        if let Some(value) = self.store.lock().get(hash, &key) {
+            return Ok(value);
+        }
+        self.resolve(key, hash, args, true)
+    }
+
+    /// Runs the function, handing it this memo for recursive calls.
+    fn compute(&self, args: F::Args) -> F::Output {
+        self.func.run(&|a| self.call(a), args)
+    }
+
+    /// The miss path: single flight, then archive, then the function.
+    /// `strict` returns cache failures instead of falling back.
+    fn resolve(&self, key: K::Key, hash: u64, args: F::Args, strict: bool) -> Result<F::Output> {
+        let leader = loop {
+            match self.flights.join(&key) {
+                Join::Leader(leader) => break leader,
+                Join::Done(value) => {
+                    self.store.lock().hits += 1;
+                    return Ok(value);
+                }
+                // The leader panicked: look again, and lead if still missing.
+                Join::Retry => {}
+            }
+        };
+        // A flight may have ended between our miss and our join.
+        if let Some(value) = self.store.lock().get(hash, &key) {
+            leader.finish(value.clone());
+            return Ok(value);
+        }
+        if self.archived() {
+            match self.archive.get(&key) {
+                Ok(Some(value)) => {
+                    Counters::bump(&self.counters.loads);
+                    let stored = self.store_value(hash, key, value.clone(), false);
+                    leader.finish(value.clone());
+                    return self.settle(stored, strict).map(|()| value);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.failed(Stage::ArchiveRead, &e);
+                    if strict {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let value = self.compute(args);
+        Counters::bump(&self.counters.misses);
+        let stored = self.store_value(hash, key, value.clone(), true);
+        leader.finish(value.clone());
+        self.settle(stored, strict).map(|()| value)
+    }
+
+    /// In lenient mode a failed write has been counted and logged: go on.
+    fn settle(&self, stored: Result<()>, strict: bool) -> Result<()> {
+        match stored {
+            Err(e) if strict => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Puts a value in memory and sends whatever that displaced, or what must
+    /// be written through, to the archive (after the memory lock is released).
+    fn store_value(&self, hash: u64, key: K::Key, value: F::Output, computed: bool) -> Result<()> {
+        let archived = self.archived();
+        let mut result = Ok(());
+        let mut dirty = computed;
+        if computed && archived && self.write_through {
+            result = self.write(|| self.archive.insert(key.clone(), value.clone()));
+            dirty = result.is_err();
+        }
+        let displaced =
+            self.store
+                .lock()
+                .insert(hash, key, value, dirty, self.purge && archived, |k| {
+                    self.hasher.hash_one(k)
+                });
+        if !archived {
+            return result;
+        }
+        let written = match displaced {
+            Displaced::None => Ok(()),
+            Displaced::Evicted { key, value, dirty } if dirty => {
+                self.write(|| self.archive.insert(key, value))
+            }
+            Displaced::Evicted { .. } => Ok(()),
+            Displaced::Purged(all) => self.write(|| self.archive.extend(all)),
+            Displaced::NotStored { key, value } if dirty => {
+                self.write(|| self.archive.insert(key, value))
+            }
+            Displaced::NotStored { .. } => Ok(()),
+        };
+        result.and(written)
+    }
+
+    fn write(&self, op: impl FnOnce() -> Result<()>) -> Result<()> {
+        op().inspect_err(|e| self.failed(Stage::ArchiveWrite, e))
+    }
+
+    fn failed(&self, stage: Stage, error: &Error) {
+        Counters::bump(&self.counters.errors);
+        let what = match stage {
+            Stage::Key => "building the key",
+            Stage::ArchiveRead => "reading the archive",
+            Stage::ArchiveWrite => "writing the archive",
+        };
+        log::warn!(
+            "klepto: {what} failed ({error}); {}",
+            match stage {
+                Stage::Key => "computing without caching",
+                Stage::ArchiveRead => "computing instead",
+                Stage::ArchiveWrite => "the result stays out of the archive",
+            }
+        );
+    }
+
+    /// The statistics: hits, misses, loads, errors, the bound and the size.
+    pub fn info(&self) -> CacheInfo {
+        let store = self.store.lock();
+        CacheInfo {
+            hits: store.hits,
+            misses: Counters::get(&self.counters.misses),
+            loads: Counters::get(&self.counters.loads),
+            errors: Counters::get(&self.counters.errors),
+            maxsize: store.capacity(),
+            size: store.len(),
+        }
+    }
+
+    /// Empties the memory and resets the statistics; the archive is untouched
+    /// (results not yet written to it are dropped).
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// let f = Memo::builder().build(|x: u8| x);
+    /// f.call(1);
+    /// f.clear();
+    /// assert_eq!((f.info().misses, f.info().size), (0, 0));
+    /// ```
+    pub fn clear(&self) {
+        self.store.lock().clear();
+        self.counters.reset();
+    }
+
+    /// The stored result for `args`, from memory only; statistics and
+    /// eviction order are not touched. `None` also when no key can be built.
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// let f = Memo::builder().build(|x: u8| x + 1);
+    /// assert_eq!(f.lookup(&1), None);
+    /// f.call(1);
+    /// assert_eq!(f.lookup(&1), Some(2));
+    /// ```
+    pub fn lookup(&self, args: &F::Args) -> Option<F::Output> {
+        let key = self.keymap.key(args, &self.config).ok()?;
+        let hash = self.hasher.hash_one(&key);
+        self.store.lock().peek(hash, &key)
+    }
+
+    /// The key `args` are cached under.
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// use klepto::keymap::StringKeymap;
+    /// let f = Memo::builder().keymap(StringKeymap::new()).build(|(a, b): (u8, f64)| a as f64 + b);
+    /// assert_eq!(f.key(&(1, 2.5))?, "(1, 2.5)");
+    /// # Ok::<(), klepto::Error>(())
+    /// ```
+    pub fn key(&self, args: &F::Args) -> Result<K::Key> {
+        self.keymap.key(args, &self.config)
+    }
+
+    /// The keys in memory now, in no particular order.
+    pub fn keys(&self) -> Vec<K::Key> {
+        self.store.lock().keys().cloned().collect()
+    }
+
+    /// Writes the whole memory to the archive, as one batch.
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// use klepto::archive::{Archive, DictArchive};
+    /// let archive = DictArchive::new();
+    /// let f = Memo::builder().archive(archive.clone()).build(|x: u8| x);
+    /// f.call(1);
+    /// f.dump()?;
+    /// assert_eq!(archive.len()?, 1);
+    /// # Ok::<(), klepto::Error>(())
+    /// ```
+    pub fn dump(&self) -> Result<()> {
+        self.dump_entries(false)
+    }
+
+    fn dump_entries(&self, only_dirty: bool) -> Result<()> {
+        if self.archive.is_null() {
+            return Ok(());
+        }
+        let entries = self.store.lock().take_for_dump(only_dirty);
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(u64, K::Key)> = entries
+            .iter()
+            .map(|(k, _)| (self.hasher.hash_one(k), k.clone()))
+            .collect();
+        self.archive.extend(entries).inspect_err(|e| {
+            self.failed(Stage::ArchiveWrite, e);
+            self.store.lock().mark_dirty(keys.into_iter());
+        })
+    }
+
+    /// Reads the whole archive into memory (the policy evicts as usual when
+    /// it holds more than the memory bound). Statistics are not changed.
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// use klepto::archive::{Archive, DictArchive};
+    /// let archive = DictArchive::new();
+    /// let f = Memo::builder().archive(archive.clone()).build(|x: u8| x);
+    /// let key = f.key(&7)?;
+    /// archive.insert(key, 70)?;
+    /// f.load()?;
+    /// assert_eq!(f.lookup(&7), Some(70));
+    /// # Ok::<(), klepto::Error>(())
+    /// ```
+    pub fn load(&self) -> Result<()> {
+        let mut write_back = Vec::new();
+        for item in self.archive.iter()? {
+            let (key, value) = item.inspect_err(|e| self.failed(Stage::ArchiveRead, e))?;
+            let hash = self.hasher.hash_one(&key);
+            let displaced = self
+                .store
+                .lock()
+                .insert(hash, key, value, false, false, |k| self.hasher.hash_one(k));
+            if let Displaced::Evicted {
+                key,
+                value,
+                dirty: true,
+            } = displaced
+            {
+                write_back.push((key, value));
+            }
+        }
+        if write_back.is_empty() {
+            Ok(())
+        } else {
+            self.write(|| self.archive.extend(write_back))
+        }
+    }
+
+    /// Whether calls use the archive: an archive is attached (not a
+    /// [`NullArchive`]) and archiving is on.
+    pub fn archived(&self) -> bool {
+        self.archived.load(Relaxed) && !self.archive.is_null()
+    }
+
+    /// Turns the use of the archive on or off (no effect without an archive).
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// use klepto::archive::DictArchive;
+    /// let f = Memo::builder().archive(DictArchive::new()).build(|x: u8| x);
+    /// assert!(f.archived());
+    /// f.set_archived(false);
+    /// assert!(!f.archived());
+    /// ```
+    pub fn set_archived(&self, on: bool) {
+        self.archived.store(on, Relaxed);
+    }
+
+    /// The archive.
+    pub fn archive(&self) -> &A {
+        &self.archive
+    }
+}
+
+impl<F, K, P, A> Drop for Memo<F, K, P, A>
+where
+    F: MemoFn,
+    F::Output: Clone + Send,
+    K: Keymap<F::Args>,
+    P: Policy,
+    A: Archive<K::Key, F::Output>,
+{
+    /// Writes results not yet in the archive to it; failures are logged.
+    fn drop(&mut self) {
+        if self.archived() {
+            if let Err(e) = self.dump_entries(true) {
+                log::warn!("klepto: unsaved results lost on drop: {e}");
+            }
+        }
+    }
+}
+
+impl<F, K, P, A> fmt::Debug for Memo<F, K, P, A>
+where
+    F: MemoFn,
+    F::Output: Clone + Send,
+    K: Keymap<F::Args>,
+    P: Policy,
+    A: Archive<K::Key, F::Output>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memo")
+            .field("info", &self.info())
+            .field("config", &self.config)
+            .field("archive", &self.archive.location())
+            .field("archived", &self.archived())
+            .finish_non_exhaustive()
+    }
+}

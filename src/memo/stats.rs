@@ -1,0 +1,57 @@
+//! Counters of a memo and the snapshot users read.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of a memo's statistics, from [`Memo::info`](crate::Memo::info).
+///
+/// ```
+/// use klepto::Memo;
+/// let f = Memo::builder().lru(2).build(|x: u32| x + 1);
+/// f.call(1);
+/// f.call(1);
+/// let info = f.info();
+/// assert_eq!((info.hits, info.misses, info.loads, info.errors), (1, 1, 0, 0));
+/// assert_eq!((info.maxsize, info.size), (Some(2), 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CacheInfo {
+    /// Calls answered from memory.
+    pub hits: u64,
+    /// Calls that ran the function.
+    pub misses: u64,
+    /// Calls answered from the archive.
+    pub loads: u64,
+    /// Cache failures the memo fell back from (a key that could not be
+    /// built, an archive that could not be read or written, a damaged entry).
+    pub errors: u64,
+    /// The memory bound; `None` for an unbounded memo.
+    pub maxsize: Option<usize>,
+    /// Entries in memory now.
+    pub size: usize,
+}
+
+/// The counters that change off the hit path (the hit count lives in the
+/// store, under the lock the hit path takes anyway).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub misses: AtomicU64,
+    pub loads: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+
+    pub fn reset(&self) {
+        self.misses.store(0, Relaxed);
+        self.loads.store(0, Relaxed);
+        self.errors.store(0, Relaxed);
+    }
+}
