@@ -1,4 +1,34 @@
 //! Memoize closures; keep their results in memory and in archives.
+//!
+//! A [`Memo`] wraps a closure: a call with arguments seen before returns the
+//! stored result instead of running the closure again. Its parts are chosen
+//! with a builder: the eviction [`policy`] of the memory (LRU, LFU, MRU,
+//! random replacement, unbounded, none), the [`keymap`] that turns arguments
+//! into keys (stable hashed, string or MessagePack keys, or the raw
+//! arguments), masks and float rounding that make different arguments share a
+//! key, and the [`archive`] that keeps results beyond memory.
+//!
+//! ```
+//! use klepto::Memo;
+//! use klepto::archive::DictArchive;
+//!
+//! let slow_square = Memo::builder()
+//!     .lru(1_000)                 // at most 1,000 results in memory
+//!     .tol(2)                     // 2.001 and 2.0 share a key
+//!     .archive(DictArchive::new())
+//!     .build(|x: f64| x * x);
+//!
+//! assert_eq!(slow_square.call(2.0), 4.0);
+//! assert_eq!(slow_square.call(2.001), 4.0);  // answered from memory
+//! let info = slow_square.info();
+//! assert_eq!((info.hits, info.misses), (1, 1));
+//! ```
+//!
+//! The semantics in one paragraph: a call whose key is in memory is
+//! a *hit*; otherwise the archive is asked (a *load*); otherwise the function
+//! runs (a *miss*). Adding an entry to a full memory evicts one entry chosen
+//! by the policy (into the archive, when one is attached), or with
+//! `.purge(true)` moves the whole memory to the archive.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -11,6 +41,11 @@ pub mod policy;
 pub use error::{Error, Result};
 pub use key::KeyGen;
 pub use memo::{CacheInfo, Memo, MemoBuilder, MemoFn, Plain, PlainMemo, Recursive};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The keymaps: how arguments become keys.
 pub mod keymap {
