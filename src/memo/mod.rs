@@ -15,7 +15,6 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use hashbrown::DefaultHashBuilder;
-use parking_lot::Mutex;
 
 use crate::archive::{Archive, NullArchive};
 use crate::key::keymap::{HashKeymap, Keymap};
@@ -58,7 +57,7 @@ where
     keymap: K,
     config: KeyConfig,
     hasher: DefaultHashBuilder,
-    store: Mutex<Store<K::Key, F::Output, P>>,
+    store: Store<K::Key, F::Output, P>,
     flights: Flights<K::Key, F::Output>,
     counters: Counters,
     archive: A,
@@ -115,7 +114,7 @@ where
             keymap: p.keymap,
             config: p.config,
             hasher: DefaultHashBuilder::default(),
-            store: Mutex::new(Store::new(p.policy)),
+            store: Store::new(p.policy),
             flights: Flights::new(),
             counters: Counters::default(),
             archive: p.archive,
@@ -142,7 +141,7 @@ where
         match self.keymap.key(&args, &self.config) {
             Ok(key) => {
                 let hash = self.hasher.hash_one(&key);
-                if let Some(value) = self.store.lock().get(hash, &key) {
+                if let Some(value) = self.store.get(hash, &key) {
                     return value;
                 }
                 self.resolve(key, hash, args, false)
@@ -171,7 +170,7 @@ where
             .key(&args, &self.config)
             .inspect_err(|e| self.failed(Stage::Key, e))?;
         let hash = self.hasher.hash_one(&key);
-        if let Some(value) = self.store.lock().get(hash, &key) {
+        if let Some(value) = self.store.get(hash, &key) {
             return Ok(value);
         }
         self.resolve(key, hash, args, true)
@@ -185,19 +184,15 @@ where
     /// The miss path: single flight, then archive, then the function.
     /// `strict` returns cache failures instead of falling back.
     fn resolve(&self, key: K::Key, hash: u64, args: F::Args, strict: bool) -> Result<F::Output> {
-        let leader = loop {
-            match self.flights.join(&key) {
-                Join::Leader(leader) => break leader,
-                Join::Done(value) => {
-                    self.store.lock().hits += 1;
-                    return Ok(value);
-                }
-                // The leader panicked: look again, and lead if still missing.
-                Join::Retry => {}
+        let leader = match self.flights.join(&key) {
+            Join::Leader(leader) => leader,
+            Join::Done(value) => {
+                self.store.count_hit(hash);
+                return Ok(value);
             }
         };
         // A flight may have ended between our miss and our join.
-        if let Some(value) = self.store.lock().get(hash, &key) {
+        if let Some(value) = self.store.get(hash, &key) {
             leader.finish(value.clone());
             return Ok(value);
         }
@@ -243,12 +238,11 @@ where
             result = self.write(|| self.archive.insert(key.clone(), value.clone()));
             dirty = result.is_err();
         }
-        let displaced =
-            self.store
-                .lock()
-                .insert(hash, key, value, dirty, self.purge && archived, |k| {
-                    self.hasher.hash_one(k)
-                });
+        let displaced = self
+            .store
+            .insert(hash, key, value, dirty, self.purge && archived, |k| {
+                self.hasher.hash_one(k)
+            });
         if !archived {
             return result;
         }
@@ -290,9 +284,9 @@ where
 
     /// The statistics: hits, misses, loads, errors, the bound and the size.
     pub fn info(&self) -> CacheInfo {
-        let store = self.store.lock();
+        let store = &self.store;
         CacheInfo {
-            hits: store.hits,
+            hits: store.hits(),
             misses: Counters::get(&self.counters.misses),
             loads: Counters::get(&self.counters.loads),
             errors: Counters::get(&self.counters.errors),
@@ -312,7 +306,7 @@ where
     /// assert_eq!((f.info().misses, f.info().size), (0, 0));
     /// ```
     pub fn clear(&self) {
-        self.store.lock().clear();
+        self.store.clear();
         self.counters.reset();
     }
 
@@ -329,7 +323,7 @@ where
     pub fn lookup(&self, args: &F::Args) -> Option<F::Output> {
         let key = self.keymap.key(args, &self.config).ok()?;
         let hash = self.hasher.hash_one(&key);
-        self.store.lock().peek(hash, &key)
+        self.store.peek(hash, &key)
     }
 
     /// The key `args` are cached under.
@@ -347,7 +341,7 @@ where
 
     /// The keys in memory now, in no particular order.
     pub fn keys(&self) -> Vec<K::Key> {
-        self.store.lock().keys().cloned().collect()
+        self.store.keys()
     }
 
     /// Writes the whole memory to the archive, as one batch.
@@ -370,7 +364,7 @@ where
         if self.archive.is_null() {
             return Ok(());
         }
-        let entries = self.store.lock().take_for_dump(only_dirty);
+        let entries = self.store.take_for_dump(only_dirty);
         if entries.is_empty() {
             return Ok(());
         }
@@ -380,7 +374,7 @@ where
             .collect();
         self.archive.extend(entries).inspect_err(|e| {
             self.failed(Stage::ArchiveWrite, e);
-            self.store.lock().mark_dirty(keys.into_iter());
+            self.store.mark_dirty(keys.into_iter());
         })
     }
 
@@ -405,7 +399,6 @@ where
             let hash = self.hasher.hash_one(&key);
             let displaced = self
                 .store
-                .lock()
                 .insert(hash, key, value, false, false, |k| self.hasher.hash_one(k));
             if let Displaced::Evicted {
                 key,

@@ -1,0 +1,395 @@
+//! Speed of a klepto `Memo` against other in-memory caches, on the same
+//! inputs and in the same run.
+//!
+//! * `hit/*`: the hit path, `u64 -> u64`, 1,000 hot keys pre-populated in a
+//!   capacity of 10,000; every contestant looks up the same pseudo-random
+//!   sequence of hot keys (1,000 lookups per iteration).
+//! * `zipf/*`: 1,000,000 calls with keys drawn from Zipf(s = 1.0) over
+//!   100,000 keys, capacity 10,000, LRU, starting from an empty cache; one
+//!   iteration is one full pass. The hit ratios are printed before the group.
+//! * `hashkey/*`: the default `HashKeymap` hit path for a `(u64, f64)`
+//!   argument, and the cost of building a key alone with each keymap.
+//! * `threads/*`: one shared cache hit by 1 and by 2 threads; throughput is
+//!   total calls over wall-clock time.
+//!
+//! Run with `cargo bench --bench memo` (or `-- --quick` for a fast pass).
+
+use std::hint::black_box;
+use std::num::NonZeroUsize;
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use klepto::keymap::{RawKeymap, SerialKeymap, StringKeymap};
+use klepto::{KeyGen, Memo};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+
+/// Capacity of every cache in the `hit`, `zipf` and `threads` groups.
+const CAPACITY: usize = 10_000;
+/// Number of hot (pre-populated) keys.
+const HOT: usize = 1_000;
+/// Lookups per criterion iteration in the `hit`, `hashkey` and `threads` groups.
+const BATCH: usize = 1_000;
+/// Calls per `zipf` pass.
+const ZIPF_CALLS: usize = 1_000_000;
+/// Distinct keys of the Zipf distribution.
+const ZIPF_KEYS: f64 = 100_000.0;
+/// Fixed seed: every run and every contestant sees the same keys.
+const SEED: u64 = 0x6b6c_6570_746f;
+
+/// The memoized function (also what the peers store and compute).
+fn f(x: u64) -> u64 {
+    x.wrapping_mul(2_654_435_761)
+}
+
+/// `HOT` distinct pseudo-random keys, and a `BATCH`-long pseudo-random
+/// sequence of lookups among them.
+fn hot_keys() -> (Vec<u64>, Vec<u64>) {
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let mut hot: Vec<u64> = Vec::with_capacity(HOT);
+    while hot.len() < HOT {
+        let k: u64 = rng.random();
+        if !hot.contains(&k) {
+            hot.push(k);
+        }
+    }
+    let seq = (0..BATCH).map(|_| hot[rng.random_range(0..HOT)]).collect();
+    (hot, seq)
+}
+
+fn lru_cache(cap: usize) -> Mutex<lru::LruCache<u64, u64>> {
+    Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(cap).expect("non-zero capacity"),
+    ))
+}
+
+fn hit(c: &mut Criterion) {
+    let (hot, seq) = hot_keys();
+    let mut g = c.benchmark_group("hit");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    let memo = Memo::builder()
+        .lru(CAPACITY)
+        .keymap(RawKeymap::new())
+        .build(f);
+    for &k in &hot {
+        memo.call(k);
+    }
+    g.bench_function("klepto_lru", |b| {
+        b.iter(|| {
+            for &k in &seq {
+                black_box(memo.call(black_box(k)));
+            }
+        })
+    });
+    assert_eq!(
+        memo.info().misses,
+        HOT as u64,
+        "klepto_lru: every lookup a hit"
+    );
+    drop(memo);
+
+    let qc = quick_cache::sync::Cache::<u64, u64>::new(CAPACITY);
+    for &k in &hot {
+        qc.insert(k, f(k));
+    }
+    g.bench_function("quick_cache", |b| {
+        b.iter(|| {
+            for &k in &seq {
+                black_box(qc.get(black_box(&k)));
+            }
+        })
+    });
+    assert!(
+        seq.iter().all(|k| qc.get(k).is_some()),
+        "quick_cache: all hot"
+    );
+    drop(qc);
+
+    let mk = moka::sync::Cache::<u64, u64>::new(CAPACITY as u64);
+    for &k in &hot {
+        mk.insert(k, f(k));
+    }
+    mk.run_pending_tasks();
+    g.bench_function("moka", |b| {
+        b.iter(|| {
+            for &k in &seq {
+                black_box(mk.get(black_box(&k)));
+            }
+        })
+    });
+    assert!(seq.iter().all(|k| mk.get(k).is_some()), "moka: all hot");
+    drop(mk);
+
+    let lr = lru_cache(CAPACITY);
+    {
+        let mut l = lr.lock().unwrap();
+        for &k in &hot {
+            l.put(k, f(k));
+        }
+    }
+    g.bench_function("lru_mutex", |b| {
+        b.iter(|| {
+            for &k in &seq {
+                black_box(lr.lock().unwrap().get(black_box(&k)).copied());
+            }
+        })
+    });
+    drop(lr);
+
+    let memo = Memo::builder().inf().keymap(RawKeymap::new()).build(f);
+    for &k in &hot {
+        memo.call(k);
+    }
+    g.bench_function("klepto_inf", |b| {
+        b.iter(|| {
+            for &k in &seq {
+                black_box(memo.call(black_box(k)));
+            }
+        })
+    });
+    assert_eq!(
+        memo.info().misses,
+        HOT as u64,
+        "klepto_inf: every lookup a hit"
+    );
+    drop(memo);
+
+    let memo = Memo::builder()
+        .lfu(CAPACITY)
+        .keymap(RawKeymap::new())
+        .build(f);
+    for &k in &hot {
+        memo.call(k);
+    }
+    g.bench_function("klepto_lfu", |b| {
+        b.iter(|| {
+            for &k in &seq {
+                black_box(memo.call(black_box(k)));
+            }
+        })
+    });
+    assert_eq!(
+        memo.info().misses,
+        HOT as u64,
+        "klepto_lfu: every lookup a hit"
+    );
+    g.finish();
+}
+
+/// One get-or-insert on an `lru::LruCache` behind a mutex; returns the
+/// value and whether it was a hit.
+fn lru_get_or_insert(cache: &Mutex<lru::LruCache<u64, u64>>, k: u64) -> (u64, bool) {
+    let mut c = cache.lock().unwrap();
+    if let Some(&v) = c.get(&k) {
+        (v, true)
+    } else {
+        let v = f(k);
+        c.put(k, v);
+        (v, false)
+    }
+}
+
+fn zipf(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let dist = Zipf::new(ZIPF_KEYS, 1.0).expect("valid Zipf parameters");
+    // Zipf samples ranks in [1, n]; the key is the rank minus one.
+    let seq: Vec<u64> = (0..ZIPF_CALLS)
+        .map(|_| dist.sample(&mut rng) as u64 - 1)
+        .collect();
+
+    // One untimed pass of each, for the hit ratios.
+    let memo = Memo::builder()
+        .lru(CAPACITY)
+        .keymap(RawKeymap::new())
+        .build(f);
+    for &k in &seq {
+        memo.call(k);
+    }
+    let info = memo.info();
+    let klepto_ratio = info.hits as f64 / (info.hits + info.misses) as f64;
+    let lr = lru_cache(CAPACITY);
+    let lru_hits = seq.iter().filter(|&&k| lru_get_or_insert(&lr, k).1).count();
+    let lru_ratio = lru_hits as f64 / seq.len() as f64;
+    eprintln!(
+        "zipf hit ratio (s = 1.0, {} keys, {} calls, capacity {}): \
+         klepto_lru {:.4} ({} hits), lru_mutex {:.4} ({} hits)",
+        ZIPF_KEYS as u64, ZIPF_CALLS, CAPACITY, klepto_ratio, info.hits, lru_ratio, lru_hits
+    );
+    drop((memo, lr));
+
+    let mut g = c.benchmark_group("zipf");
+    g.throughput(Throughput::Elements(ZIPF_CALLS as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(6));
+
+    // Each pass starts from an empty cache; building and dropping it are
+    // outside the timing (the routine returns the cache).
+    g.bench_function("klepto_lru", |b| {
+        b.iter_batched(
+            || {
+                Memo::builder()
+                    .lru(CAPACITY)
+                    .keymap(RawKeymap::new())
+                    .build(f)
+            },
+            |memo| {
+                for &k in &seq {
+                    black_box(memo.call(k));
+                }
+                memo
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("lru_mutex", |b| {
+        b.iter_batched(
+            || lru_cache(CAPACITY),
+            |cache| {
+                for &k in &seq {
+                    black_box(lru_get_or_insert(&cache, k));
+                }
+                cache
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn hashkey(c: &mut Criterion) {
+    let (hot, seq) = hot_keys();
+    let args: Vec<(u64, f64)> = seq.iter().map(|&k| (k, k as f64 * 0.5)).collect();
+    let mut g = c.benchmark_group("hashkey");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    let memo = Memo::builder()
+        .lru(CAPACITY)
+        .build(|(k, x): (u64, f64)| f(k) as f64 + x);
+    for &k in &hot {
+        memo.call((k, k as f64 * 0.5));
+    }
+    g.bench_function("hit_hash_keymap", |b| {
+        b.iter(|| {
+            for &a in &args {
+                black_box(memo.call(black_box(a)));
+            }
+        })
+    });
+    assert_eq!(
+        memo.info().misses,
+        HOT as u64,
+        "hashkey: every lookup a hit"
+    );
+
+    g.bench_function("key_hash_keymap", |b| {
+        b.iter(|| {
+            for a in &args {
+                black_box(memo.key(black_box(a)).expect("key"));
+            }
+        })
+    });
+    let string = KeyGen::new().keymap(StringKeymap::new());
+    g.bench_function("key_string_keymap", |b| {
+        b.iter(|| {
+            for a in &args {
+                black_box(string.key(black_box(a)).expect("key"));
+            }
+        })
+    });
+    let serial = KeyGen::new().keymap(SerialKeymap::new());
+    g.bench_function("key_serial_keymap", |b| {
+        b.iter(|| {
+            for a in &args {
+                black_box(serial.key(black_box(a)).expect("key"));
+            }
+        })
+    });
+    g.finish();
+}
+
+/// Runs `threads` threads, each making `iters * BATCH` calls of `call` over
+/// `seq`, all started together; returns the wall-clock time from the start
+/// to the last thread's end.
+fn run_threads(threads: usize, iters: u64, seq: &[u64], call: &(impl Fn(u64) + Sync)) -> Duration {
+    let start = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let start = &start;
+                s.spawn(move || {
+                    // Each thread walks the sequence from its own offset.
+                    let offset = t * seq.len() / threads;
+                    let mine: Vec<u64> = seq[offset..]
+                        .iter()
+                        .chain(&seq[..offset])
+                        .copied()
+                        .collect();
+                    start.wait();
+                    for _ in 0..iters {
+                        for &k in &mine {
+                            call(black_box(k));
+                        }
+                    }
+                })
+            })
+            .collect();
+        start.wait();
+        let t0 = Instant::now();
+        for h in handles {
+            h.join().expect("bench thread panicked");
+        }
+        t0.elapsed()
+    })
+}
+
+fn threads(c: &mut Criterion) {
+    let (hot, seq) = hot_keys();
+    let mut g = c.benchmark_group("threads");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    let memo = Memo::builder()
+        .lru(CAPACITY)
+        .keymap(RawKeymap::new())
+        .build(f);
+    for &k in &hot {
+        memo.call(k);
+    }
+    let qc = quick_cache::sync::Cache::<u64, u64>::new(CAPACITY);
+    for &k in &hot {
+        qc.insert(k, f(k));
+    }
+    let klepto_call = |k: u64| {
+        black_box(memo.call(k));
+    };
+    let qc_call = |k: u64| {
+        black_box(qc.get(&k));
+    };
+
+    for n in [1, 2] {
+        g.throughput(Throughput::Elements((n * BATCH) as u64));
+        g.bench_function(format!("klepto_lru/{n}"), |b| {
+            b.iter_custom(|iters| run_threads(n, iters, &seq, &klepto_call))
+        });
+        g.bench_function(format!("quick_cache/{n}"), |b| {
+            b.iter_custom(|iters| run_threads(n, iters, &seq, &qc_call))
+        });
+    }
+    assert_eq!(
+        memo.info().misses,
+        HOT as u64,
+        "threads: every lookup a hit"
+    );
+    g.finish();
+}
+
+criterion_group!(benches, hit, zipf, hashkey, threads);
+criterion_main!(benches);
