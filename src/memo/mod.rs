@@ -1,7 +1,6 @@
 //! [`Memo`]: a memoized function, its memory, statistics and archive.
 
 mod builder;
-mod flight;
 mod func;
 mod stats;
 mod store;
@@ -21,9 +20,8 @@ use crate::key::keymap::{HashKeymap, Keymap};
 use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
 use crate::{Error, Result};
-use flight::{Flights, Join};
 use stats::Counters;
-use store::{Displaced, Store};
+use store::{Displaced, Leader, Lookup, Store};
 
 /// A memoized function: calls with arguments seen before return the stored
 /// result instead of running the function again.
@@ -58,7 +56,6 @@ where
     config: KeyConfig,
     hasher: DefaultHashBuilder,
     store: Store<K::Key, F::Output, P>,
-    flights: Flights<K::Key, F::Output>,
     counters: Counters,
     archive: A,
     archived: AtomicBool,
@@ -115,7 +112,6 @@ where
             config: p.config,
             hasher: DefaultHashBuilder::default(),
             store: Store::new(p.policy),
-            flights: Flights::new(),
             counters: Counters::default(),
             archive: p.archive,
             archived: AtomicBool::new(archived),
@@ -139,14 +135,12 @@ where
     /// ```
     pub fn call(&self, args: F::Args) -> F::Output {
         match self.keymap.key(&args, &self.config) {
-            Ok(key) => {
-                let hash = self.hasher.hash_one(&key);
-                if let Some(value) = self.store.get(hash, &key) {
-                    return value;
-                }
-                self.resolve(key, hash, args, false)
-                    .unwrap_or_else(|_| unreachable!("lenient resolve does not fail"))
-            }
+            Ok(key) => match self.store.lookup(self.hasher.hash_one(&key), &key) {
+                Lookup::Hit(value) => value,
+                Lookup::Lead(leader) => self
+                    .resolve(leader, args, false)
+                    .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
+            },
             Err(e) => {
                 self.failed(Stage::Key, &e);
                 self.compute(args)
@@ -169,11 +163,10 @@ where
             .keymap
             .key(&args, &self.config)
             .inspect_err(|e| self.failed(Stage::Key, e))?;
-        let hash = self.hasher.hash_one(&key);
-        if let Some(value) = self.store.get(hash, &key) {
-            return Ok(value);
+        match self.store.lookup(self.hasher.hash_one(&key), &key) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Lead(leader) => self.resolve(leader, args, true),
         }
-        self.resolve(key, hash, args, true)
     }
 
     /// Runs the function, handing it this memo for recursive calls.
@@ -181,27 +174,19 @@ where
         self.func.run(&|a| self.call(a), args)
     }
 
-    /// The miss path: single flight, then archive, then the function.
+    /// The miss path of the flight's leader: the archive, then the function.
     /// `strict` returns cache failures instead of falling back.
-    fn resolve(&self, key: K::Key, hash: u64, args: F::Args, strict: bool) -> Result<F::Output> {
-        let leader = match self.flights.join(&key) {
-            Join::Leader(leader) => leader,
-            Join::Done(value) => {
-                self.store.count_hit(hash);
-                return Ok(value);
-            }
-        };
-        // A flight may have ended between our miss and our join.
-        if let Some(value) = self.store.get(hash, &key) {
-            leader.finish(value.clone());
-            return Ok(value);
-        }
+    fn resolve(
+        &self,
+        leader: Leader<'_, K::Key, F::Output, P>,
+        args: F::Args,
+        strict: bool,
+    ) -> Result<F::Output> {
         if self.archived() {
-            match self.archive.get(&key) {
+            match self.archive.get(leader.key()) {
                 Ok(Some(value)) => {
                     Counters::bump(&self.counters.loads);
-                    let stored = self.store_value(hash, key, value.clone(), false);
-                    leader.finish(value.clone());
+                    let stored = self.store_value(leader, value.clone(), false);
                     return self.settle(stored, strict).map(|()| value);
                 }
                 Ok(None) => {}
@@ -215,8 +200,7 @@ where
         }
         let value = self.compute(args);
         Counters::bump(&self.counters.misses);
-        let stored = self.store_value(hash, key, value.clone(), true);
-        leader.finish(value.clone());
+        let stored = self.store_value(leader, value.clone(), true);
         self.settle(stored, strict).map(|()| value)
     }
 
@@ -230,19 +214,22 @@ where
 
     /// Puts a value in memory and sends whatever that displaced, or what must
     /// be written through, to the archive (after the memory lock is released).
-    fn store_value(&self, hash: u64, key: K::Key, value: F::Output, computed: bool) -> Result<()> {
+    fn store_value(
+        &self,
+        leader: Leader<'_, K::Key, F::Output, P>,
+        value: F::Output,
+        computed: bool,
+    ) -> Result<()> {
         let archived = self.archived();
         let mut result = Ok(());
         let mut dirty = computed;
         if computed && archived && self.write_through {
-            result = self.write(|| self.archive.insert(key.clone(), value.clone()));
+            result = self.write(|| self.archive.insert(leader.key().clone(), value.clone()));
             dirty = result.is_err();
         }
-        let displaced = self
-            .store
-            .insert(hash, key, value, dirty, self.purge && archived, |k| {
-                self.hasher.hash_one(k)
-            });
+        let displaced = leader.store(value, dirty, self.purge && archived, |k| {
+            self.hasher.hash_one(k)
+        });
         if !archived {
             return result;
         }

@@ -20,8 +20,14 @@
 //! Slot generations make a touch that arrives after its entry was evicted
 //! (and the slot reused) harmless: it no longer matches and is skipped.
 //!
-//! Lock order: core, then one shard at a time. The hit path holds one shard
-//! lock and nothing else.
+//! Single flight lives in the shards too: a miss registers a *flight* for its
+//! key under the same shard lock that saw the miss, so concurrent misses on
+//! one key find the flight, wait on the shard's condition variable, and get
+//! the leader's value when it stores it. A leader that panics abandons its
+//! flight; one waiting follower takes over, the others go on waiting.
+//!
+//! Lock order: core, then shards. The hit path holds one shard lock and
+//! nothing else; only core holders take more than one shard lock.
 
 use std::cell::Cell;
 use std::hash::Hash;
@@ -29,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use hashbrown::HashTable;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::policy::{Policy, Slot};
 
@@ -86,8 +92,22 @@ struct Touch {
     generation: u32,
 }
 
+/// The state of a key being computed.
+enum FlightState<V> {
+    Running { waiters: usize },
+    Done { value: V, waiters: usize },
+    Abandoned { waiters: usize },
+}
+
+struct Flight<K, V> {
+    key: K,
+    hash: u64,
+    state: FlightState<V>,
+}
+
 struct ShardData<K, V> {
     table: HashTable<Entry<K, V>>,
+    flights: HashTable<Flight<K, V>>,
     log: Vec<Touch>,
     clock: u64,
     hits: u64,
@@ -97,6 +117,8 @@ struct ShardData<K, V> {
 #[repr(align(64))]
 struct Shard<K, V> {
     data: Mutex<ShardData<K, V>>,
+    /// Signalled when a flight of this shard ends.
+    ended: Condvar,
     /// The log holds touches: lets a replay skip idle shards without locking.
     pending: AtomicBool,
 }
@@ -116,6 +138,48 @@ struct Core<P> {
     len: usize,
     /// Scratch space for replaying touches, kept to avoid reallocating.
     replay: Vec<Touch>,
+    ordered: Vec<Touch>,
+}
+
+const NO_SLOT: Slot = Slot::MAX;
+
+/// Puts `touches` in stamp order, returning the ordered slice.
+///
+/// Stamps are dense when few threads hit the memo (one thread's stamps are
+/// consecutive), so a counting placement into `scratch` orders them in O(n)
+/// without comparisons; sparse or colliding stamps (many threads) fall back
+/// to a sort.
+fn order_by_stamp<'a>(touches: &'a mut [Touch], scratch: &'a mut Vec<Touch>) -> &'a [Touch] {
+    let (Some(min), Some(max)) = (
+        touches.iter().map(|t| t.stamp).min(),
+        touches.iter().map(|t| t.stamp).max(),
+    ) else {
+        return touches;
+    };
+    let span = usize::try_from(max - min).map_or(usize::MAX, |s| s + 1);
+    if span <= touches.len() * 4 {
+        scratch.clear();
+        scratch.resize(
+            span,
+            Touch {
+                stamp: 0,
+                slot: NO_SLOT,
+                generation: 0,
+            },
+        );
+        let mut collided = false;
+        for t in touches.iter() {
+            let place = &mut scratch[(t.stamp - min) as usize];
+            collided |= place.slot != NO_SLOT;
+            *place = *t;
+        }
+        if !collided {
+            scratch.retain(|t| t.slot != NO_SLOT);
+            return scratch;
+        }
+    }
+    touches.sort_unstable_by_key(|t| t.stamp);
+    touches
 }
 
 /// What an insertion pushed out of memory.
@@ -131,6 +195,82 @@ pub(crate) enum Displaced<K, V> {
     NotStored { key: K, value: V },
 }
 
+/// The outcome of [`Store::lookup`].
+pub(crate) enum Lookup<'a, K: Eq + Hash, V: Clone, P: Policy> {
+    /// The value: stored, or computed by the leader this caller waited for.
+    Hit(V),
+    /// Missing: this caller computes it and hands it to [`Leader::store`].
+    Lead(Leader<'a, K, V, P>),
+}
+
+/// The right and duty to compute one key. Dropping it without
+/// [`store`](Leader::store) (a panic) abandons the flight.
+pub(crate) struct Leader<'a, K: Eq + Hash, V: Clone, P: Policy> {
+    store: &'a Store<K, V, P>,
+    hash: u64,
+    key: Option<K>,
+}
+
+impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
+    /// The key being computed.
+    pub fn key(&self) -> &K {
+        self.key.as_ref().expect("a live leader has its key")
+    }
+
+    /// Stores the value (see [`Store::insert`]) and hands it to the waiting
+    /// followers.
+    pub fn store(
+        mut self,
+        value: V,
+        dirty: bool,
+        purge: bool,
+        hasher: impl Fn(&K) -> u64,
+    ) -> Displaced<K, V> {
+        let key = self.key.take().expect("a live leader has its key");
+        self.store
+            .insert_inner(self.hash, key, value, dirty, purge, hasher, true)
+    }
+}
+
+impl<K: Eq + Hash, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let home = self.store.shard_of(self.hash);
+            end_flight(home, &mut home.data.lock(), self.hash, &key, None);
+        }
+    }
+}
+
+/// Ends the flight of `key`: hands `value` to its waiters, or (`None`)
+/// abandons it so that one waiter takes over.
+fn end_flight<K: Eq, V: Clone>(
+    home: &Shard<K, V>,
+    shard: &mut ShardData<K, V>,
+    hash: u64,
+    key: &K,
+    value: Option<&V>,
+) {
+    let Ok(mut found) = shard.flights.find_entry(hash, |f| f.key == *key) else {
+        return;
+    };
+    let waiters = match found.get().state {
+        FlightState::Running { waiters } => waiters,
+        _ => 0,
+    };
+    if waiters == 0 {
+        found.remove();
+        return;
+    }
+    found.get_mut().state = match value {
+        Some(value) => FlightState::Done {
+            value: value.clone(),
+            waiters,
+        },
+        None => FlightState::Abandoned { waiters },
+    };
+    home.ended.notify_all();
+}
+
 pub(crate) struct Store<K, V, P> {
     shards: Box<[Shard<K, V>]>,
     core: Mutex<Core<P>>,
@@ -142,10 +282,12 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             .map(|_| Shard {
                 data: Mutex::new(ShardData {
                     table: HashTable::new(),
+                    flights: HashTable::new(),
                     log: Vec::new(),
                     clock: 0,
                     hits: 0,
                 }),
+                ended: Condvar::new(),
                 pending: AtomicBool::new(false),
             })
             .collect();
@@ -157,14 +299,20 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 free: Vec::new(),
                 len: 0,
                 replay: Vec::new(),
+                ordered: Vec::new(),
             }),
         }
     }
 
     #[inline]
-    fn shard_of(&self, hash: u64) -> &Shard<K, V> {
+    fn shard_index(&self, hash: u64) -> usize {
         // The table uses the low bits and the top 7; pick the shard from the middle.
-        &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)]
+        (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    #[inline]
+    fn shard_of(&self, hash: u64) -> &Shard<K, V> {
+        &self.shards[self.shard_index(hash)]
     }
 
     #[inline]
@@ -172,17 +320,23 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         self.shard_of(hash).data.lock()
     }
 
-    /// A hit: a clone of the value, with the use recorded and counted.
+    /// A hit: a clone of the value, with the use recorded and counted. A
+    /// miss leads the key's flight, or waits for the flight under way.
     #[inline]
-    pub fn get(&self, hash: u64, key: &K) -> Option<V> {
+    pub fn lookup(&self, hash: u64, key: &K) -> Lookup<'_, K, V, P>
+    where
+        K: Clone,
+    {
         let home = self.shard_of(hash);
         let mut guard = home.data.lock();
         let shard = &mut *guard;
-        let entry = shard.table.find(hash, |e| e.key == *key)?;
+        let Some(entry) = shard.table.find(hash, |e| e.key == *key) else {
+            return self.join(home, guard, hash, key);
+        };
         let value = entry.value.clone();
         shard.hits += 1;
         if !P::TRACKS_HITS {
-            return Some(value);
+            return Lookup::Hit(value);
         }
         let touch = Touch {
             stamp: next_stamp(&mut shard.clock),
@@ -194,17 +348,81 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         if logged == 1 {
             home.pending.store(true, Relaxed);
         }
-        let full = logged >= LOG_LIMIT;
         drop(guard);
-        if full {
+        if logged >= LOG_LIMIT {
             self.replay(&mut self.core.lock());
         }
-        Some(value)
+        Lookup::Hit(value)
     }
 
-    /// Counts a hit answered outside the table (a single-flight follower).
-    pub fn count_hit(&self, hash: u64) {
-        self.shard(hash).hits += 1;
+    /// The miss path of [`lookup`](Self::lookup), still under the shard lock.
+    fn join<'a>(
+        &'a self,
+        home: &'a Shard<K, V>,
+        mut guard: MutexGuard<'a, ShardData<K, V>>,
+        hash: u64,
+        key: &K,
+    ) -> Lookup<'a, K, V, P>
+    where
+        K: Clone,
+    {
+        let lead = || {
+            Lookup::Lead(Leader {
+                store: self,
+                hash,
+                key: Some(key.clone()),
+            })
+        };
+        let shard = &mut *guard;
+        match shard.flights.find_mut(hash, |f| f.key == *key) {
+            None => {
+                let flight = Flight {
+                    key: key.clone(),
+                    hash,
+                    state: FlightState::Running { waiters: 0 },
+                };
+                shard.flights.insert_unique(hash, flight, |f| f.hash);
+                return lead();
+            }
+            Some(flight) => match &mut flight.state {
+                FlightState::Running { waiters } => *waiters += 1,
+                // Followers of an ended flight are still collecting the value.
+                FlightState::Done { value, .. } => {
+                    let value = value.clone();
+                    shard.hits += 1;
+                    return Lookup::Hit(value);
+                }
+                FlightState::Abandoned { waiters } => {
+                    flight.state = FlightState::Running { waiters: *waiters };
+                    return lead();
+                }
+            },
+        }
+        loop {
+            home.ended.wait(&mut guard);
+            let shard = &mut *guard;
+            let Ok(mut found) = shard.flights.find_entry(hash, |f| f.key == *key) else {
+                unreachable!("a flight with waiters stays registered")
+            };
+            match &mut found.get_mut().state {
+                FlightState::Running { .. } => {}
+                FlightState::Done { value, waiters } => {
+                    let value = value.clone();
+                    *waiters -= 1;
+                    if *waiters == 0 {
+                        found.remove();
+                    }
+                    shard.hits += 1;
+                    return Lookup::Hit(value);
+                }
+                FlightState::Abandoned { waiters } => {
+                    // Take over; the other followers keep waiting.
+                    let waiters = *waiters - 1;
+                    found.get_mut().state = FlightState::Running { waiters };
+                    return lead();
+                }
+            }
+        }
     }
 
     /// The value without touching policy or statistics.
@@ -228,9 +446,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 shard.pending.store(false, Relaxed);
             }
         }
-        // Each shard's log is already sorted: a stable sort merges the runs.
-        touches.sort_by_key(|t| t.stamp);
-        for t in &touches {
+        let ordered = order_by_stamp(&mut touches, &mut core.ordered);
+        for t in ordered.iter() {
             let meta = core.slots[t.slot as usize];
             if meta.live && meta.generation == t.generation {
                 core.policy.on_hit(t.slot);
@@ -252,10 +469,30 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         purge: bool,
         hasher: impl Fn(&K) -> u64,
     ) -> Displaced<K, V> {
+        self.insert_inner(hash, key, value, dirty, purge, hasher, false)
+    }
+
+    /// [`insert`](Self::insert), also ending the key's flight when `led`.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_inner(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        dirty: bool,
+        purge: bool,
+        hasher: impl Fn(&K) -> u64,
+        led: bool,
+    ) -> Displaced<K, V> {
         let mut core = self.core.lock();
         let core = &mut *core;
         self.replay(core);
-        let mut shard = self.shard(hash);
+        let home = self.shard_of(hash);
+        let mut shard = home.data.lock();
+        if led {
+            // Waiters wake once this shard lock is released, after the store.
+            end_flight(home, &mut shard, hash, &key, Some(&value));
+        }
         if let Some(e) = shard.table.find_mut(hash, |e| e.key == key) {
             // Stored meanwhile by another path (a load): keep the newer value.
             e.value = value;
@@ -267,16 +504,22 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         match core.policy.capacity() {
             Some(0) => return Displaced::NotStored { key, value },
             Some(cap) if core.len >= cap => {
-                drop(shard); // making room locks other shards
                 if purge {
+                    drop(shard); // emptying locks every shard
                     let mut all = self.empty(core);
                     all.push((key, value));
                     return Displaced::Purged(all);
                 }
                 if let Some(victim) = core.policy.evict() {
-                    displaced = self.remove_slot(core, victim);
+                    // Holding two shard locks is safe under the core lock:
+                    // only core holders ever take more than one.
+                    let victim_hash = core.slots[victim as usize].hash;
+                    displaced = if self.shard_index(victim_hash) == self.shard_index(hash) {
+                        Self::remove_slot(core, &mut shard, victim)
+                    } else {
+                        Self::remove_slot(core, &mut self.shard(victim_hash), victim)
+                    };
                 }
-                shard = self.shard(hash);
             }
             _ => {}
         }
@@ -311,11 +554,11 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         displaced
     }
 
-    /// Removes the entry in `slot` (already forgotten by the policy).
-    fn remove_slot(&self, core: &mut Core<P>, slot: Slot) -> Displaced<K, V> {
+    /// Removes the entry in `slot` (already forgotten by the policy) from
+    /// `shard`, its shard.
+    fn remove_slot(core: &mut Core<P>, shard: &mut ShardData<K, V>, slot: Slot) -> Displaced<K, V> {
         let meta = &mut core.slots[slot as usize];
-        let removed = self
-            .shard(meta.hash)
+        let removed = shard
             .table
             .find_entry(meta.hash, |e| e.slot == slot)
             .ok()
@@ -416,14 +659,24 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 }
 
 #[cfg(test)]
+impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
+    /// A lookup that gives up its flight at once on a miss.
+    fn get(&self, hash: u64, key: &K) -> Option<V> {
+        match self.lookup(hash, key) {
+            Lookup::Hit(v) => Some(v),
+            Lookup::Lead(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::{Lru, Unbounded};
-    use std::hash::BuildHasher;
 
+    /// A deterministic hash, the same in every thread.
     fn hasher() -> impl Fn(&u64) -> u64 {
-        let hb = hashbrown::DefaultHashBuilder::default();
-        move |k| hb.hash_one(k)
+        |k| k.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
     }
 
     #[test]
@@ -487,5 +740,56 @@ mod tests {
             _ => panic!("expected an eviction"),
         }
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn followers_get_the_leaders_value_and_flights_empty() {
+        use std::sync::Arc;
+        let h = hasher();
+        let s: Arc<Store<u64, u64, Lru>> = Arc::new(Store::new(Lru::new(4)));
+        let Lookup::Lead(leader) = s.lookup(h(&1), &1) else {
+            panic!("the first caller leads")
+        };
+        let followers: Vec<_> = (0..3)
+            .map(|_| {
+                let (s, h) = (s.clone(), hasher());
+                std::thread::spawn(move || match s.lookup(h(&1), &1) {
+                    Lookup::Hit(v) => v,
+                    Lookup::Lead(_) => panic!("a follower must not lead"),
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        leader.store(7, true, false, &h);
+        for f in followers {
+            assert_eq!(f.join().unwrap(), 7);
+        }
+        assert_eq!(s.hits(), 3);
+        assert!(s.shards.iter().all(|sh| sh.data.lock().flights.is_empty()));
+    }
+
+    #[test]
+    fn an_abandoned_flight_passes_to_one_follower() {
+        use std::sync::Arc;
+        let h = hasher();
+        let s: Arc<Store<u64, u64, Lru>> = Arc::new(Store::new(Lru::new(4)));
+        let Lookup::Lead(leader) = s.lookup(h(&1), &1) else {
+            panic!("the first caller leads")
+        };
+        let follower = {
+            let (s, h) = (s.clone(), hasher());
+            std::thread::spawn(move || match s.lookup(h(&1), &1) {
+                Lookup::Lead(l) => {
+                    l.store(9, true, false, &h);
+                    true
+                }
+                Lookup::Hit(_) => false,
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(leader); // as a panic would
+        assert!(follower.join().unwrap(), "the follower took over");
+        assert_eq!(s.get(h(&1), &1), Some(9));
+        assert!(s.shards.iter().all(|sh| sh.data.lock().flights.is_empty()));
     }
 }
