@@ -61,17 +61,26 @@ impl Default for MemoBuilder {
 }
 
 impl<K, P, A> MemoBuilder<K, P, A> {
-    fn with_policy<P2>(self, policy: P2) -> MemoBuilder<K, P2, A> {
+    /// The same configuration with other keymap, policy or archive types.
+    fn swap<K2, P2, A2>(
+        self,
+        parts: impl FnOnce(K, P, A) -> (K2, P2, A2),
+    ) -> MemoBuilder<K2, P2, A2> {
+        let (keymap, policy, archive) = parts(self.keymap, self.policy, self.archive);
         MemoBuilder {
-            keymap: self.keymap,
+            keymap,
             policy,
-            archive: self.archive,
+            archive,
             config: self.config,
             purge: self.purge,
             seed: self.seed,
             name: self.name,
             write_through: self.write_through,
         }
+    }
+
+    fn with_policy<P2>(self, policy: P2) -> MemoBuilder<K, P2, A> {
+        self.swap(|k, _, a| (k, policy, a))
     }
 
     /// Least-recently-used eviction, at most `maxsize` entries in memory
@@ -114,30 +123,12 @@ impl<K, P, A> MemoBuilder<K, P, A> {
 
     /// How arguments become keys (default [`HashKeymap`]).
     pub fn keymap<K2>(self, keymap: K2) -> MemoBuilder<K2, P, A> {
-        MemoBuilder {
-            keymap,
-            policy: self.policy,
-            archive: self.archive,
-            config: self.config,
-            purge: self.purge,
-            seed: self.seed,
-            name: self.name,
-            write_through: self.write_through,
-        }
+        self.swap(|_, p, a| (keymap, p, a))
     }
 
     /// Where results are kept beyond memory (default: nowhere).
     pub fn archive<A2>(self, archive: A2) -> MemoBuilder<K, P, A2> {
-        MemoBuilder {
-            keymap: self.keymap,
-            policy: self.policy,
-            archive,
-            config: self.config,
-            purge: self.purge,
-            seed: self.seed,
-            name: self.name,
-            write_through: self.write_through,
-        }
+        self.swap(|k, p, _| (k, p, archive))
     }
 
     /// Names of the tuple's argument positions, so [`ignore`](Self::ignore)
