@@ -60,6 +60,19 @@ impl KeyConfig {
         self.ignore.is_empty() && self.tol.is_none() && !self.typed
     }
 
+    /// Checks that this configuration fits keymap `K` (a keymap that cannot
+    /// apply masks, rounding or typing gets none) and is consistent
+    /// ([`validate`](Self::validate)).
+    pub fn check_for<Args: ?Sized, K: super::keymap::Keymap<Args>>(&self) -> crate::Result<()> {
+        if !K::TRANSFORMS && !self.is_identity() {
+            return Err(crate::Error::config(
+                "this keymap uses the arguments as they are: it cannot ignore, round or type \
+                 them; use HashKeymap, StringKeymap or SerialKeymap",
+            ));
+        }
+        self.validate()
+    }
+
     /// Checks what can be checked before any call: ignored names must be among
     /// `names` when names are given, and ignored positions within them.
     pub fn validate(&self) -> crate::Result<()> {

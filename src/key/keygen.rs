@@ -113,9 +113,7 @@ impl<K> KeyGen<K> {
     where
         K: Keymap<Args>,
     {
-        if !self.config.names.is_empty() {
-            self.config.validate()?;
-        }
+        self.config.check_for::<Args, K>()?;
         self.keymap.key(args, &self.config)
     }
 }

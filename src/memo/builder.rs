@@ -6,7 +6,7 @@ use crate::archive::{Archive, NullArchive};
 use crate::key::keymap::{HashKeymap, Keymap};
 use crate::key::{Ignore, KeyConfig};
 use crate::policy::{Lfu, Lru, Mru, NoCache, Policy, Rr, Unbounded};
-use crate::{Error, Result};
+use crate::Result;
 
 /// The memo of a plain closure, as [`MemoBuilder::build`] returns it.
 pub type PlainMemo<F, Args, R, K, P, A> = Memo<Plain<F, Args, R>, K, P, A>;
@@ -271,13 +271,7 @@ impl<K, P, A> MemoBuilder<K, P, A> {
         P: Policy,
         A: Archive<K::Key, Fm::Output>,
     {
-        if !K::TRANSFORMS && !self.config.is_identity() {
-            return Err(Error::config(
-                "this keymap uses the arguments as they are: it cannot ignore, round or type \
-                 them; use HashKeymap, StringKeymap or SerialKeymap",
-            ));
-        }
-        self.config.validate()?;
+        self.config.check_for::<Fm::Args, K>()?;
         let archive = match &self.name {
             Some(name) => self.archive.namespaced(name)?,
             None => self.archive,
