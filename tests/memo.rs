@@ -430,3 +430,57 @@ fn archive_failures_fall_back_in_call_and_surface_in_try_call() {
     assert!(f.dump().is_err());
     assert!(f.load().is_err());
 }
+
+/// A value that counts how many of its instances are alive.
+#[derive(Debug)]
+struct Tracked(Arc<AtomicUsize>);
+
+impl Tracked {
+    fn new(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, SeqCst);
+        Tracked(live.clone())
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Tracked::new(&self.0)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+#[test]
+fn no_value_leaks_through_eviction_purge_clear_or_drop() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let archive: DictArchive<HashKey, Tracked> = DictArchive::new();
+    {
+        let l = live.clone();
+        let f = Memo::builder()
+            .lfu(3)
+            .archive(archive.clone())
+            .purge(true)
+            .build(move |_: u64| Tracked::new(&l));
+        for x in [1, 2, 3, 1, 4, 5, 1, 6, 7, 8, 2, 2] {
+            drop(f.call(x));
+        }
+        assert_eq!(live.load(SeqCst), f.info().size + archive.len().unwrap());
+        f.clear();
+        assert_eq!(live.load(SeqCst), archive.len().unwrap());
+    }
+    archive.clear().unwrap();
+    assert_eq!(live.load(SeqCst), 0, "every value was dropped");
+
+    let l = live.clone();
+    let f = Memo::builder().lru(2).build(move |_: u64| Tracked::new(&l));
+    for x in 0..50 {
+        drop(f.call(x % 7));
+    }
+    assert_eq!(live.load(SeqCst), 2, "only the two entries in memory live");
+    drop(f);
+    assert_eq!(live.load(SeqCst), 0);
+}
