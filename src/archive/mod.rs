@@ -6,6 +6,7 @@
 //! evicted entries there and loads missing keys from it.
 
 mod dict;
+pub mod envelope;
 mod null;
 
 pub use dict::DictArchive;
@@ -80,6 +81,30 @@ pub trait Archive<K, V>: Send + Sync {
     /// Stores many entries as one batch: one transaction (all or nothing)
     /// where the backend has transactions.
     fn extend(&self, items: Vec<(K, V)>) -> Result<()>;
+
+    /// Stores `value` under `key` together with `args`, the canonical
+    /// encoding of the call's arguments when the key is a digest of them
+    /// (see [`HashKeymap`](crate::keymap::HashKeymap)), so that tools can
+    /// show which call an entry belongs to. Backends without room for it
+    /// store the entry alone (the default).
+    fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
+        let _ = args;
+        self.insert(key, value)
+    }
+
+    /// [`extend`](Archive::extend) with each entry's encoded arguments (see
+    /// [`insert_with_args`](Archive::insert_with_args)).
+    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+        self.extend(items.into_iter().map(|(k, v, _)| (k, v)).collect())
+    }
+
+    /// The encoded arguments stored with `key`, if the backend keeps them
+    /// and they were given. Decode them with
+    /// [`key::describe_args`](crate::key::describe_args).
+    fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {
+        let _ = key;
+        Ok(None)
+    }
 
     /// The same archive, scoped to `namespace` (a memo's `.name(..)`), so
     /// that functions sharing one archive never see each other's keys. The
