@@ -2,11 +2,11 @@
 //! a memo, lookup/clear/dump/load/archived, errors and fallbacks.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use klepto::archive::{Archive, DictArchive, Items};
 use klepto::keymap::{HashKey, RawKeymap, SerialKeymap, StringKeymap};
-use klepto::{Error, Memo};
+use klepto::{Error, KeyGen, Memo};
 
 fn counter() -> (Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let c = Arc::new(AtomicUsize::new(0));
@@ -483,4 +483,127 @@ fn no_value_leaks_through_eviction_purge_clear_or_drop() {
     assert_eq!(live.load(SeqCst), 2, "only the two entries in memory live");
     drop(f);
     assert_eq!(live.load(SeqCst), 0);
+}
+
+/// A dictionary whose entries under `damaged` keys fail to decode.
+struct Damaged {
+    inner: DictArchive<HashKey, u64>,
+    damaged: Mutex<Vec<HashKey>>,
+}
+
+impl Damaged {
+    fn corrupt(&self, key: &HashKey) -> Option<Error> {
+        self.damaged
+            .lock()
+            .unwrap()
+            .contains(key)
+            .then(|| Error::Corrupt {
+                location: format!("damaged key {key}"),
+                reason: "checksum mismatch".into(),
+            })
+    }
+}
+
+impl Archive<HashKey, u64> for Damaged {
+    fn get(&self, key: &HashKey) -> klepto::Result<Option<u64>> {
+        match self.corrupt(key) {
+            Some(e) => Err(e),
+            None => self.inner.get(key),
+        }
+    }
+    fn insert(&self, key: HashKey, value: u64) -> klepto::Result<()> {
+        self.damaged.lock().unwrap().retain(|k| *k != key);
+        self.inner.insert(key, value)
+    }
+    fn remove(&self, key: &HashKey) -> klepto::Result<Option<u64>> {
+        self.inner.remove(key)
+    }
+    fn len(&self) -> klepto::Result<usize> {
+        self.inner.len()
+    }
+    fn keys(&self) -> klepto::Result<Items<'_, HashKey>> {
+        self.inner.keys()
+    }
+    fn iter(&self) -> klepto::Result<Items<'_, (HashKey, u64)>> {
+        Ok(Box::new(self.inner.iter()?.map(|item| {
+            let (k, v) = item?;
+            match self.corrupt(&k) {
+                Some(e) => Err(e),
+                None => Ok((k, v)),
+            }
+        })))
+    }
+    fn clear(&self) -> klepto::Result<()> {
+        self.inner.clear()
+    }
+    fn extend(&self, items: Vec<(HashKey, u64)>) -> klepto::Result<()> {
+        for (k, v) in items {
+            self.insert(k, v)?;
+        }
+        Ok(())
+    }
+    fn namespaced(&self, _: &str) -> klepto::Result<Self> {
+        unreachable!("not namespaced in these tests")
+    }
+    fn location(&self) -> String {
+        "damaged".into()
+    }
+}
+
+fn damaged_archive(f: impl Fn(u64) -> u64) -> (Damaged, HashKey) {
+    let keys = KeyGen::new();
+    let inner = DictArchive::new();
+    for x in 0..4_u64 {
+        inner.insert(keys.key(&x).unwrap(), f(x)).unwrap();
+    }
+    let bad = keys.key(&2_u64).unwrap();
+    let archive = Damaged {
+        inner,
+        damaged: Mutex::new(vec![bad]),
+    };
+    (archive, bad)
+}
+
+#[test]
+fn a_damaged_entry_reads_as_absent_is_counted_recomputed_and_rewritten() {
+    for strict in [false, true] {
+        let (archive, bad) = damaged_archive(|x| x * 10);
+        let f = Memo::builder()
+            .inf()
+            .archive(archive)
+            .build(|x: u64| x * 10);
+        let call = |x| {
+            if strict {
+                f.try_call(x).unwrap()
+            } else {
+                f.call(x)
+            }
+        };
+        assert_eq!(call(1), 10);
+        assert_eq!(call(2), 20);
+        let info = f.info();
+        assert_eq!(
+            (info.loads, info.misses, info.errors),
+            (1, 1, 1),
+            "strict {strict}"
+        );
+        // Rewritten at once, not only when it leaves memory.
+        assert_eq!(f.archive().get(&bad).unwrap(), Some(20));
+        f.clear();
+        assert_eq!(call(2), 20);
+        assert_eq!(f.info().loads, 1);
+    }
+}
+
+#[test]
+fn load_skips_damaged_entries_and_counts_them() {
+    let (archive, bad) = damaged_archive(|x| x + 100);
+    let f = Memo::builder()
+        .inf()
+        .archive(archive)
+        .build(|x: u64| x + 100);
+    f.load().unwrap();
+    assert_eq!(f.info().size, 3);
+    assert_eq!(f.info().errors, 1);
+    assert!(!f.keys().contains(&bad));
 }

@@ -5,10 +5,12 @@
 //! [`Result`](crate::Result). A [`Memo`](crate::Memo) with an archive writes
 //! evicted entries there and loads missing keys from it.
 
+mod cached;
 mod dict;
 pub mod envelope;
 mod null;
 
+pub use cached::Cached;
 pub use dict::DictArchive;
 pub use null::NullArchive;
 

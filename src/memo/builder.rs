@@ -42,6 +42,7 @@ pub struct MemoBuilder<K = HashKeymap, P = Lru, A = NullArchive> {
     purge: bool,
     seed: Option<u64>,
     name: Option<String>,
+    version: Option<String>,
     write_through: bool,
 }
 
@@ -55,6 +56,7 @@ impl Default for MemoBuilder {
             purge: false,
             seed: None,
             name: None,
+            version: None,
             write_through: false,
         }
     }
@@ -75,6 +77,7 @@ impl<K, P, A> MemoBuilder<K, P, A> {
             purge: self.purge,
             seed: self.seed,
             name: self.name,
+            version: self.version,
             write_through: self.write_through,
         }
     }
@@ -190,6 +193,38 @@ impl<K, P, A> MemoBuilder<K, P, A> {
         self
     }
 
+    /// A version salt: results of different versions of a function are kept
+    /// apart in a shared archive (change it when the function's output
+    /// changes). The archive namespace becomes `name@version` (`@version`
+    /// without a [`name`](Self::name)).
+    ///
+    /// ```
+    /// use klepto::Memo;
+    /// use klepto::archive::{Archive, DictArchive};
+    /// let archive = DictArchive::new();
+    /// let v1 = Memo::builder().name("f").version("1").archive(archive.clone()).build(|x: u8| x);
+    /// v1.call(1);
+    /// v1.dump()?;
+    /// let v2 = Memo::builder().name("f").version("2").archive(archive.clone()).build(|x: u8| x + 1);
+    /// assert_eq!(v2.call(1), 2);                   // not v1's stored result
+    /// assert_eq!(v2.info().loads, 0);
+    /// assert_eq!(archive.namespaced("f@1")?.len()?, 1);
+    /// # Ok::<(), klepto::Error>(())
+    /// ```
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// The archive namespace: the name, salted with the version.
+    fn namespace(&self) -> Option<String> {
+        match (&self.name, &self.version) {
+            (None, None) => None,
+            (Some(name), None) => Some(name.clone()),
+            (name, Some(version)) => Some(format!("{}@{version}", name.as_deref().unwrap_or(""))),
+        }
+    }
+
     /// Also write every computed result to the archive at once, not only
     /// when it leaves memory.
     pub fn write_through(mut self) -> Self {
@@ -272,8 +307,8 @@ impl<K, P, A> MemoBuilder<K, P, A> {
         A: Archive<K::Key, Fm::Output>,
     {
         self.config.check_for::<Fm::Args, K>()?;
-        let archive = match &self.name {
-            Some(name) => self.archive.namespaced(name)?,
+        let archive = match self.namespace() {
+            Some(namespace) => self.archive.namespaced(&namespace)?,
             None => self.archive,
         };
         let mut policy = self.policy;

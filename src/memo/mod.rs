@@ -96,6 +96,17 @@ enum Stage {
     ArchiveWrite,
 }
 
+/// Where a value being stored in memory came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Loaded from the archive: already saved there.
+    Archive,
+    /// Computed: saved when it leaves memory (or at once, written through).
+    Computed,
+    /// Computed because the archive's entry was damaged: saved at once.
+    Repair,
+}
+
 impl<F, K, P, A> Memo<F, K, P, A>
 where
     F: MemoFn,
@@ -182,14 +193,21 @@ where
         args: F::Args,
         strict: bool,
     ) -> Result<F::Output> {
+        let mut repair = false;
         if self.archived() {
             match self.archive.get(leader.key()) {
                 Ok(Some(value)) => {
                     Counters::bump(&self.counters.loads);
-                    let stored = self.store_value(leader, value.clone(), false);
+                    let stored = self.store_value(leader, value.clone(), Origin::Archive);
                     return self.settle(stored, strict).map(|()| value);
                 }
                 Ok(None) => {}
+                // A damaged entry reads as absent: recompute it and write
+                // the result over the damage at once.
+                Err(e @ Error::Corrupt { .. }) => {
+                    self.failed(Stage::ArchiveRead, &e);
+                    repair = true;
+                }
                 Err(e) => {
                     self.failed(Stage::ArchiveRead, &e);
                     if strict {
@@ -200,7 +218,12 @@ where
         }
         let value = self.compute(args);
         Counters::bump(&self.counters.misses);
-        let stored = self.store_value(leader, value.clone(), true);
+        let origin = if repair {
+            Origin::Repair
+        } else {
+            Origin::Computed
+        };
+        let stored = self.store_value(leader, value.clone(), origin);
         self.settle(stored, strict).map(|()| value)
     }
 
@@ -218,12 +241,17 @@ where
         &self,
         leader: Leader<'_, K::Key, F::Output, P>,
         value: F::Output,
-        computed: bool,
+        origin: Origin,
     ) -> Result<()> {
         let archived = self.archived();
         let mut result = Ok(());
-        let mut dirty = computed;
-        if computed && archived && self.write_through {
+        let mut dirty = origin != Origin::Archive;
+        let write_now = match origin {
+            Origin::Archive => false,
+            Origin::Computed => self.write_through,
+            Origin::Repair => true,
+        };
+        if write_now && archived {
             result = self.write(|| self.archive.insert(leader.key().clone(), value.clone()));
             dirty = result.is_err();
         }
@@ -382,7 +410,18 @@ where
     pub fn load(&self) -> Result<()> {
         let mut write_back = Vec::new();
         for item in self.archive.iter()? {
-            let (key, value) = item.inspect_err(|e| self.failed(Stage::ArchiveRead, e))?;
+            let (key, value) = match item {
+                Ok(entry) => entry,
+                // A damaged entry stays out of memory; a call recomputes it.
+                Err(e @ Error::Corrupt { .. }) => {
+                    self.failed(Stage::ArchiveRead, &e);
+                    continue;
+                }
+                Err(e) => {
+                    self.failed(Stage::ArchiveRead, &e);
+                    return Err(e);
+                }
+            };
             let hash = self.hasher.hash_one(&key);
             let displaced = self
                 .store
