@@ -1,5 +1,6 @@
 //! [`Memo`]: a memoized function, its memory, statistics and archive.
 
+mod args;
 mod builder;
 mod func;
 mod stats;
@@ -20,6 +21,7 @@ use crate::key::keymap::{HashKeymap, Keymap};
 use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
 use crate::{Error, Result};
+use args::PendingArgs;
 use stats::Counters;
 use store::{Displaced, Leader, Lookup, Store};
 
@@ -59,6 +61,8 @@ where
     counters: Counters,
     archive: A,
     archived: AtomicBool,
+    /// Encoded arguments of unsaved results, for hashed keys.
+    pending: PendingArgs<K::Key>,
     purge: bool,
     write_through: bool,
 }
@@ -96,15 +100,15 @@ enum Stage {
     ArchiveWrite,
 }
 
-/// Where a value being stored in memory came from.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Where a value being stored in memory came from, with the encoding of its
+/// arguments when the keymap gives one.
 enum Origin {
     /// Loaded from the archive: already saved there.
     Archive,
     /// Computed: saved when it leaves memory (or at once, written through).
-    Computed,
+    Computed(Option<Vec<u8>>),
     /// Computed because the archive's entry was damaged: saved at once.
-    Repair,
+    Repair(Option<Vec<u8>>),
 }
 
 impl<F, K, P, A> Memo<F, K, P, A>
@@ -126,6 +130,7 @@ where
             counters: Counters::default(),
             archive: p.archive,
             archived: AtomicBool::new(archived),
+            pending: PendingArgs::new(archived),
             purge: p.purge,
             write_through: p.write_through,
         }
@@ -216,12 +221,17 @@ where
                 }
             }
         }
+        let encoded = if self.pending.enabled() {
+            self.keymap.encoded_args(&args, &self.config)
+        } else {
+            None
+        };
         let value = self.compute(args);
         Counters::bump(&self.counters.misses);
         let origin = if repair {
-            Origin::Repair
+            Origin::Repair(encoded)
         } else {
-            Origin::Computed
+            Origin::Computed(encoded)
         };
         let stored = self.store_value(leader, value.clone(), origin);
         self.settle(stored, strict).map(|()| value)
@@ -245,35 +255,56 @@ where
     ) -> Result<()> {
         let archived = self.archived();
         let mut result = Ok(());
-        let mut dirty = origin != Origin::Archive;
-        let write_now = match origin {
-            Origin::Archive => false,
-            Origin::Computed => self.write_through,
-            Origin::Repair => true,
+        let (mut dirty, write_now, encoded) = match origin {
+            Origin::Archive => (false, false, None),
+            Origin::Computed(encoded) => (true, self.write_through, encoded),
+            Origin::Repair(encoded) => (true, true, encoded),
         };
         if write_now && archived {
-            result = self.write(|| self.archive.insert(leader.key().clone(), value.clone()));
+            let (key, value) = (leader.key().clone(), value.clone());
+            result = self.write(|| self.archive.insert_with_args(key, value, encoded.clone()));
             dirty = result.is_err();
+        }
+        if dirty {
+            self.pending.keep(leader.key().clone(), encoded);
         }
         let displaced = leader.store(value, dirty, self.purge && archived, |k| {
             self.hasher.hash_one(k)
         });
-        if !archived {
-            return result;
-        }
         let written = match displaced {
             Displaced::None => Ok(()),
-            Displaced::Evicted { key, value, dirty } if dirty => {
-                self.write(|| self.archive.insert(key, value))
+            Displaced::Evicted { key, value, dirty } | Displaced::NotStored { key, value, dirty } => {
+                let args = self.pending.take(&key);
+                if dirty && archived {
+                    self.write(|| self.archive.insert_with_args(key, value, args))
+                } else {
+                    Ok(())
+                }
             }
-            Displaced::Evicted { .. } => Ok(()),
-            Displaced::Purged(all) => self.write(|| self.archive.extend(all)),
-            Displaced::NotStored { key, value } if dirty => {
-                self.write(|| self.archive.insert(key, value))
+            Displaced::Purged(all) => {
+                let batch = self.with_pending_args(all);
+                if archived {
+                    self.write(|| self.archive.extend_with_args(batch))
+                } else {
+                    Ok(())
+                }
             }
-            Displaced::NotStored { .. } => Ok(()),
         };
         result.and(written)
+    }
+
+    /// Attaches (and takes) the waiting encoded arguments of `entries`.
+    fn with_pending_args(
+        &self,
+        entries: Vec<(K::Key, F::Output)>,
+    ) -> Vec<(K::Key, F::Output, Option<Vec<u8>>)> {
+        entries
+            .into_iter()
+            .map(|(k, v)| {
+                let args = self.pending.take(&k);
+                (k, v, args)
+            })
+            .collect()
     }
 
     fn write(&self, op: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -322,6 +353,7 @@ where
     /// ```
     pub fn clear(&self) {
         self.store.clear();
+        self.pending.clear();
         self.counters.reset();
     }
 
@@ -383,14 +415,28 @@ where
         if entries.is_empty() {
             return Ok(());
         }
-        let keys: Vec<(u64, K::Key)> = entries
-            .iter()
-            .map(|(k, _)| (self.hasher.hash_one(k), k.clone()))
+        let batch: Vec<_> = entries
+            .into_iter()
+            .map(|(k, v)| {
+                let args = self.pending.get(&k);
+                (k, v, args)
+            })
             .collect();
-        self.archive.extend(entries).inspect_err(|e| {
-            self.failed(Stage::ArchiveWrite, e);
-            self.store.mark_dirty(keys.into_iter());
-        })
+        let keys: Vec<(u64, K::Key)> = batch
+            .iter()
+            .map(|(k, _, _)| (self.hasher.hash_one(k), k.clone()))
+            .collect();
+        match self.archive.extend_with_args(batch) {
+            Ok(()) => {
+                keys.iter().for_each(|(_, k)| drop(self.pending.take(k)));
+                Ok(())
+            }
+            Err(e) => {
+                self.failed(Stage::ArchiveWrite, &e);
+                self.store.mark_dirty(keys.into_iter());
+                Err(e)
+            }
+        }
     }
 
     /// Reads the whole archive into memory (the policy evicts as usual when
@@ -438,7 +484,8 @@ where
         if write_back.is_empty() {
             Ok(())
         } else {
-            self.write(|| self.archive.extend(write_back))
+            let batch = self.with_pending_args(write_back);
+            self.write(|| self.archive.extend_with_args(batch))
         }
     }
 

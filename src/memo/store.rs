@@ -191,8 +191,9 @@ pub(crate) enum Displaced<K, V> {
     /// Memory was full and purging is on: every entry, the new one included,
     /// left memory and must go to the archive.
     Purged(Vec<(K, V)>),
-    /// The policy keeps nothing in memory; the new entry was not stored.
-    NotStored { key: K, value: V },
+    /// The policy keeps nothing in memory; the new entry was not stored
+    /// (`dirty`: not yet in the archive).
+    NotStored { key: K, value: V, dirty: bool },
 }
 
 /// The outcome of [`Store::lookup`].
@@ -502,7 +503,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         }
         let mut displaced = Displaced::None;
         match core.policy.capacity() {
-            Some(0) => return Displaced::NotStored { key, value },
+            Some(0) => return Displaced::NotStored { key, value, dirty },
             Some(cap) if core.len >= cap => {
                 if purge {
                     drop(shard); // emptying locks every shard

@@ -1,0 +1,90 @@
+//! The encoded arguments of results not yet written to the archive.
+//!
+//! A hashed key does not show the call it stands for, so archives keep the
+//! canonical encoding of the arguments next to it. The encoding is known when
+//! the result is computed, but the result may reach the archive much later
+//! (when it leaves memory, or at a dump); until then it waits here. Only
+//! memos with an archive and a keymap that provides encodings use this.
+
+use std::hash::Hash;
+
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+
+/// Encoded arguments by key, for results in memory and not yet archived.
+pub(crate) struct PendingArgs<Key> {
+    /// `None` when the memo has no archive: every method is then a no-op.
+    map: Option<Mutex<HashMap<Key, Vec<u8>>>>,
+}
+
+impl<Key: Eq + Hash> PendingArgs<Key> {
+    /// Keeps arguments only if `enabled` (the memo has an archive).
+    pub(crate) fn new(enabled: bool) -> Self {
+        PendingArgs {
+            map: enabled.then(Default::default),
+        }
+    }
+
+    /// Whether arguments are kept at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.map.is_some()
+    }
+
+    /// Remembers the encoding of `key`'s arguments until it is archived.
+    pub(crate) fn keep(&self, key: Key, args: Option<Vec<u8>>) {
+        if let (Some(map), Some(args)) = (&self.map, args) {
+            map.lock().insert(key, args);
+        }
+    }
+
+    /// Takes the encoding of `key`'s arguments (the entry is being archived
+    /// or has left memory unsaved).
+    pub(crate) fn take(&self, key: &Key) -> Option<Vec<u8>> {
+        self.map.as_ref()?.lock().remove(key)
+    }
+
+    /// A copy of the encoding of `key`'s arguments, left in place.
+    pub(crate) fn get(&self, key: &Key) -> Option<Vec<u8>> {
+        self.map.as_ref()?.lock().get(key).cloned()
+    }
+
+    /// Forgets everything (the memory was cleared).
+    pub(crate) fn clear(&self) {
+        if let Some(map) = &self.map {
+            map.lock().clear();
+        }
+    }
+
+    /// How many encodings wait (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.as_ref().map_or(0, |m| m.lock().len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_keeps_nothing() {
+        let p = PendingArgs::new(false);
+        p.keep(1, Some(vec![1]));
+        assert_eq!(p.take(&1), None);
+        assert!(!p.enabled());
+    }
+
+    #[test]
+    fn keep_take_and_clear() {
+        let p = PendingArgs::new(true);
+        p.keep(1, Some(vec![1]));
+        p.keep(2, None);
+        p.keep(3, Some(vec![3]));
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.get(&1), Some(vec![1]));
+        assert_eq!(p.take(&1), Some(vec![1]));
+        assert_eq!(p.take(&1), None);
+        p.clear();
+        assert_eq!(p.len(), 0);
+    }
+}
