@@ -4,7 +4,8 @@
 //! The pipeline (DESIGN.md 3.1): `Args: Serialize` → [`Value`] tree (our own
 //! serde `Serializer`, [`to_value`]) → [`positions`] (split into positions,
 //! masks, rounding) → keymap encoding ([`encode`] describes the canonical
-//! bytes). [`KeyGen`] runs the pipeline without a cache.
+//! bytes). [`KeyGen`] runs the pipeline without a cache. [`describe_args`]
+//! renders encoded arguments back as the readable form.
 //!
 //! # Stability
 //!
@@ -19,6 +20,7 @@ pub mod encode;
 pub mod keymap;
 
 mod config;
+mod describe;
 mod keygen;
 mod positions;
 mod ser;
@@ -26,6 +28,7 @@ mod stream;
 mod value;
 
 pub use config::{Ignore, KeyConfig};
+pub use describe::describe_args;
 pub use keygen::KeyGen;
 pub use positions::{positions, round_float, Positions};
 pub use ser::to_value;

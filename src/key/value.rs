@@ -204,25 +204,15 @@ impl fmt::Display for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::U128(u) => write!(f, "{u}"),
-            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Float(x) => write_float(f, *x),
             Value::Str(s) => write_str_literal(f, s),
             Value::Bytes(b) => write_bytes_literal(f, b),
-            Value::Seq(items) => {
-                f.write_char('[')?;
-                write_list(f, items)?;
-                f.write_char(']')
-            }
+            Value::Seq(items) => write_seq_with(f, items.len(), |f, i| write!(f, "{}", items[i])),
             Value::Tuple(items) => write_tuple(f, items),
-            Value::Map(entries) => {
-                f.write_char('{')?;
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{k}: {v}")?;
-                }
-                f.write_char('}')
-            }
+            Value::Map(entries) => write_map_with(f, entries.len(), |f, i| {
+                let (k, v) = &entries[i];
+                write!(f, "{k}: {v}")
+            }),
             Value::Struct { name, fields } => {
                 if let Some(n) = name {
                     write!(f, "{n} ")?;
@@ -260,44 +250,122 @@ impl fmt::Display for Value {
     }
 }
 
-fn write_list(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
-    for (i, v) in items.iter().enumerate() {
+// The writers below take the item count and a closure that writes item `i`,
+// so that `Value`'s Display and `describe_args` (which renders straight from
+// the encoded bytes) share one definition of the readable form. The closure's
+// error type `E` lets the latter report a decoding error from inside an item.
+
+/// `a, b, c`: the items separated by `, `.
+fn write_list_with<W, E>(
+    f: &mut W,
+    n: usize,
+    mut item: impl FnMut(&mut W, usize) -> Result<(), E>,
+) -> Result<(), E>
+where
+    W: fmt::Write + ?Sized,
+    E: From<fmt::Error>,
+{
+    for i in 0..n {
         if i > 0 {
             f.write_str(", ")?;
         }
-        write!(f, "{v}")?;
+        item(f, i)?;
     }
     Ok(())
 }
 
 /// `(a, b)`; one element `(a,)`; none `()`.
-pub(crate) fn write_tuple(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
+pub(crate) fn write_tuple_with<W, E>(
+    f: &mut W,
+    n: usize,
+    item: impl FnMut(&mut W, usize) -> Result<(), E>,
+) -> Result<(), E>
+where
+    W: fmt::Write + ?Sized,
+    E: From<fmt::Error>,
+{
     f.write_char('(')?;
-    write_list(f, items)?;
-    if items.len() == 1 {
+    write_list_with(f, n, item)?;
+    if n == 1 {
         f.write_char(',')?;
     }
-    f.write_char(')')
+    f.write_char(')')?;
+    Ok(())
+}
+
+/// `(a, b)`; one element `(a,)`; none `()`.
+pub(crate) fn write_tuple(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
+    write_tuple_with(f, items.len(), |f, i| write!(f, "{}", items[i]))
+}
+
+/// `[a, b]`.
+pub(crate) fn write_seq_with<W, E>(
+    f: &mut W,
+    n: usize,
+    item: impl FnMut(&mut W, usize) -> Result<(), E>,
+) -> Result<(), E>
+where
+    W: fmt::Write + ?Sized,
+    E: From<fmt::Error>,
+{
+    f.write_char('[')?;
+    write_list_with(f, n, item)?;
+    f.write_char(']')?;
+    Ok(())
+}
+
+/// `{k: v, ...}`; `entry` writes one `k: v`.
+pub(crate) fn write_map_with<W, E>(
+    f: &mut W,
+    n: usize,
+    entry: impl FnMut(&mut W, usize) -> Result<(), E>,
+) -> Result<(), E>
+where
+    W: fmt::Write + ?Sized,
+    E: From<fmt::Error>,
+{
+    f.write_char('{')?;
+    write_list_with(f, n, entry)?;
+    f.write_char('}')?;
+    Ok(())
+}
+
+/// `{ x: 1, y: 2 }`; no fields `{}`; `field` writes one `x: 1`.
+pub(crate) fn write_fields_with<W, E>(
+    f: &mut W,
+    n: usize,
+    field: impl FnMut(&mut W, usize) -> Result<(), E>,
+) -> Result<(), E>
+where
+    W: fmt::Write + ?Sized,
+    E: From<fmt::Error>,
+{
+    if n == 0 {
+        f.write_str("{}")?;
+        return Ok(());
+    }
+    f.write_str("{ ")?;
+    write_list_with(f, n, field)?;
+    f.write_str(" }")?;
+    Ok(())
 }
 
 fn write_fields(f: &mut fmt::Formatter<'_>, fields: &[(&'static str, Value)]) -> fmt::Result {
-    if fields.is_empty() {
-        return f.write_str("{}");
-    }
-    f.write_str("{ ")?;
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            f.write_str(", ")?;
-        }
-        write!(f, "{k}: {v}")?;
-    }
-    f.write_str(" }")
+    write_fields_with(f, fields.len(), |f, i| {
+        let (k, v) = &fields[i];
+        write!(f, "{k}: {v}")
+    })
+}
+
+/// A float: Rust's shortest round-trip form (`2.5`, `1.0`, `NaN`, `inf`).
+pub(crate) fn write_float<W: fmt::Write + ?Sized>(f: &mut W, x: f64) -> fmt::Result {
+    write!(f, "{x:?}")
 }
 
 /// A string in double quotes. Only `\`, `"` and ASCII control characters are
 /// escaped; every other character is written as is. This never depends on
 /// Unicode tables, so it cannot change between Rust versions.
-fn write_str_literal(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+pub(crate) fn write_str_literal<W: fmt::Write + ?Sized>(f: &mut W, s: &str) -> fmt::Result {
     f.write_char('"')?;
     let mut start = 0;
     for (i, c) in s.char_indices() {
@@ -326,7 +394,7 @@ fn write_str_literal(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 }
 
 /// `b"..."`: printable ASCII as is (except `\` and `"`), the rest `\xNN`.
-fn write_bytes_literal(f: &mut fmt::Formatter<'_>, b: &[u8]) -> fmt::Result {
+pub(crate) fn write_bytes_literal<W: fmt::Write + ?Sized>(f: &mut W, b: &[u8]) -> fmt::Result {
     f.write_str("b\"")?;
     for &byte in b {
         match byte {

@@ -44,6 +44,12 @@ impl<Args: Serialize + ?Sized> Keymap<Args> for HashKeymap {
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<HashKey> {
         encode::with_encoded_args(args, config, HashKey::of_encoding)
     }
+
+    /// The bytes the key is a digest of (`None` when they cannot be built,
+    /// in which case [`key`](Keymap::key) fails too).
+    fn encoded_args(&self, args: &Args, config: &KeyConfig) -> Option<Vec<u8>> {
+        encode::encode_args(args, config).ok()
+    }
 }
 
 /// A 128-bit key: the first 16 bytes of a blake3 digest.
@@ -247,6 +253,31 @@ mod tests {
             crate::key::to_value(&k, false).unwrap(),
             crate::key::Value::Str("ab".repeat(16))
         );
+    }
+
+    #[test]
+    fn encoded_args_are_what_the_key_hashes() {
+        let c = KeyConfig {
+            ignore: vec![1.into()],
+            ..KeyConfig::default()
+        };
+        let args = (1_u8, "verbose", 2.5_f64);
+        let bytes = HashKeymap.encoded_args(&args, &c).unwrap();
+        assert_eq!(
+            HashKey::of_encoding(&bytes),
+            HashKeymap.key(&args, &c).unwrap()
+        );
+        assert_eq!(crate::key::describe_args(&bytes).unwrap(), "(1, NULL, 2.5)");
+        // An out-of-range mask: no key, no bytes.
+        let bad = KeyConfig {
+            ignore: vec![9.into()],
+            ..KeyConfig::default()
+        };
+        assert!(HashKeymap.encoded_args(&args, &bad).is_none());
+        // The other keymaps keep nothing: their keys show the arguments.
+        use crate::keymap::{SerialKeymap, StringKeymap};
+        assert_eq!(StringKeymap.encoded_args(&args, &c), None);
+        assert_eq!(SerialKeymap.encoded_args(&args, &c), None);
     }
 
     #[test]

@@ -38,4 +38,13 @@ pub trait Keymap<Args: ?Sized>: Send + Sync + 'static {
 
     /// Builds the key for `args` under `config`.
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<Self::Key>;
+
+    /// The canonical encoding of `args` to keep next to the key in an
+    /// archive, for keymaps whose key does not show the arguments (the hash
+    /// keymap). `None` (the default) for the others. Render it with
+    /// [`describe_args`](crate::key::describe_args).
+    fn encoded_args(&self, args: &Args, config: &KeyConfig) -> Option<Vec<u8>> {
+        let _ = (args, config);
+        None
+    }
 }

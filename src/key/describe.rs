@@ -1,0 +1,891 @@
+//! The readable form of an encoded key: [`describe_args`].
+//!
+//! The renderer walks the MessagePack bytes once and writes the text as it
+//! goes, with the writers `Value`'s `Display` uses, so it needs no
+//! [`Value`](super::Value) (whose names are `&'static str` that decoded bytes
+//! cannot give without leaking) and cannot drift from the
+//! [`StringKeymap`](crate::keymap::StringKeymap)'s form.
+
+use std::fmt;
+
+use rmp::Marker;
+
+use super::encode::{
+    EXT_I128, EXT_IGNORED, EXT_STRUCT, EXT_TUPLE, EXT_TYPED, EXT_U128, EXT_VARIANT, SCHEMA_VERSION,
+};
+use super::value::{
+    canonical_float, write_bytes_literal, write_fields_with, write_float, write_map_with,
+    write_seq_with, write_str_literal, write_tuple_with,
+};
+use crate::{Error, Result};
+
+/// The `location` of the [`Error::Corrupt`] that [`describe_args`] returns.
+const LOCATION: &str = "encoded arguments";
+
+/// The deepest nesting of arrays and maps [`describe_args`] follows; deeper
+/// input is refused rather than risking the stack (documented there).
+const MAX_DEPTH: usize = 256;
+
+/// Renders the canonical encoding of a call's arguments (what
+/// [`encode::encode_args`](super::encode::encode_args) returns, what
+/// [`SerialKeymap`](crate::keymap::SerialKeymap) keys are, what archives keep
+/// next to hashed keys) as text, e.g. `(1, 2.5, "x")`.
+///
+/// The text is exactly the [`StringKeymap`](crate::keymap::StringKeymap) key
+/// of the same arguments under the same [`KeyConfig`](super::KeyConfig):
+/// ignored positions read `NULL`, rounded floats their rounded value, typed
+/// keys carry their type names (`i32(3)`, `Point { x: i32(1) }`, a typed
+/// struct argument its name before the positions). The rules are listed on
+/// [`Value`](super::Value).
+///
+/// # Errors
+///
+/// [`Error::Corrupt`] with `location` `"encoded arguments"` when `encoded`
+/// is not a canonical key of schema version
+/// [`SCHEMA_VERSION`](super::encode::SCHEMA_VERSION) as the
+/// [`encode`](super::encode) module describes it: truncated, followed by
+/// trailing bytes, another schema version, an unknown ext type or a marker
+/// out of place, a non-canonical form (an integer, length or float not in
+/// its one canonical encoding, map entries out of order), invalid UTF-8, or
+/// nested deeper than 256 arrays and maps. It never panics, whatever the bytes.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use klepto::key::{describe_args, encode::encode_args, KeyConfig};
+/// use serde::Serialize;
+///
+/// // The bytes of `(1_u8, 2.5_f64, "x")`, untyped (see the `encode` module).
+/// let bytes = [0x92, 0x01, 0x93, 0x01, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0, 0xa1, b'x'];
+/// assert_eq!(describe_args(&bytes).unwrap(), r#"(1, 2.5, "x")"#);
+///
+/// fn text<A: Serialize>(args: &A, config: &KeyConfig) -> String {
+///     describe_args(&encode_args(args, config).unwrap()).unwrap()
+/// }
+/// let plain = KeyConfig::default();
+/// assert_eq!(text(&7_u64, &plain), "(7,)");
+/// assert_eq!(text(&(Some('a'), None::<u8>, "q\"\n"), &plain), r#"("a", None, "q\"\n")"#);
+/// assert_eq!(text(&(u128::MAX, -1_i128), &plain), format!("({}, -1)", u128::MAX));
+///
+/// // Masks and rounding, as the key saw them.
+/// let c = KeyConfig { ignore: vec![1.into()], tol: Some(1), ..KeyConfig::default() };
+/// assert_eq!(text(&(2.54_f64, "verbose", vec![1, 2]), &c), "(2.5, NULL, [1, 2])");
+///
+/// // Structs, enums and maps (sorted by their encoding).
+/// #[derive(Serialize)]
+/// struct Point { x: i32, y: f32 }
+/// #[derive(Serialize)]
+/// enum Shape { Dot, Circle(f64), Rect { w: u8, h: u8 } }
+/// let map: BTreeMap<&str, (u8, u8)> = [("b", (1, 2)), ("a", (3, 4))].into();
+/// assert_eq!(
+///     text(&(Point { x: 1, y: 0.5 }, Shape::Circle(1.0), Shape::Rect { w: 2, h: 3 }, map), &plain),
+///     r#"({ x: 1, y: 0.5 }, Circle(1.0), Rect { w: 2, h: 3 }, {"a": (3, 4), "b": (1, 2)})"#,
+/// );
+/// assert_eq!(text(&Shape::Dot, &plain), "(Dot,)");
+///
+/// // Typed keys keep the type names; a struct argument's fields are its
+/// // positions, after its name.
+/// let typed = KeyConfig { typed: true, ..KeyConfig::default() };
+/// assert_eq!(text(&Point { x: 1, y: 0.5 }, &typed), "Point(i32(1), f32(0.5))");
+/// assert_eq!(text(&(3_u8, Shape::Circle(1.0)), &typed), "(u8(3), Shape::Circle(f64(1.0)))");
+///
+/// // Not a key.
+/// assert!(describe_args(&bytes[..5]).is_err());
+/// assert!(describe_args(&[0x92, 0x02, 0x90]).is_err()); // schema version 2
+/// ```
+pub fn describe_args(encoded: &[u8]) -> Result<String> {
+    let mut rd = Reader {
+        buf: encoded,
+        pos: 0,
+    };
+    describe(&mut rd).map_err(|Bad(reason)| Error::Corrupt {
+        location: LOCATION.to_owned(),
+        reason,
+    })
+}
+
+/// Why the bytes are not a canonical key (the `reason` of the error).
+struct Bad(String);
+
+impl From<fmt::Error> for Bad {
+    // Writing to a `String` does not fail; this only satisfies the writers.
+    fn from(_: fmt::Error) -> Self {
+        Bad("formatting failed".to_owned())
+    }
+}
+
+type R<T = ()> = std::result::Result<T, Bad>;
+
+/// The whole key: `[SCHEMA_VERSION, [p0, ...]]` or `[.., [..], "Name"]`.
+fn describe(rd: &mut Reader<'_>) -> R<String> {
+    let top = match rd.marker()? {
+        Marker::FixArray(n @ (2 | 3)) => n,
+        _ => return Err(rd.bad("not a key: expected an array of 2 or 3 elements")),
+    };
+    match rd.marker()? {
+        Marker::FixPos(SCHEMA_VERSION) => {}
+        Marker::FixPos(v) => {
+            return Err(rd.bad(format!(
+                "key schema version {v}; this build reads version {SCHEMA_VERSION}"
+            )))
+        }
+        _ => return Err(rd.bad("not a key: expected the schema version")),
+    }
+    let n = match rd.marker()? {
+        m @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => rd.array_len(m)?,
+        _ => return Err(rd.bad("not a key: expected the array of positions")),
+    };
+    let mut body = String::new();
+    write_tuple_with(&mut body, n, |out, _| value(rd, out, 1))?;
+    let text = if top == 3 {
+        let name = rd.str()?;
+        let mut text = String::with_capacity(name.len() + body.len());
+        text.push_str(name);
+        text.push_str(&body);
+        text
+    } else {
+        body
+    };
+    if rd.pos != rd.buf.len() {
+        return Err(rd.bad(format!(
+            "{} trailing bytes after the key",
+            rd.buf.len() - rd.pos
+        )));
+    }
+    Ok(text)
+}
+
+/// One value, written to `out` as `Value`'s `Display` writes it.
+fn value(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
+    let m = rd.marker()?;
+    let start = rd.pos - 1;
+    // An integer not in its smallest form is not canonical.
+    let int = |rd: &Reader<'_>, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(rd.bad_at(start, "integer not in its smallest encoding"))
+        }
+    };
+    match m {
+        Marker::Null => out.push_str("None"),
+        Marker::True => out.push_str("true"),
+        Marker::False => out.push_str("false"),
+        Marker::FixPos(v) => push_display(out, v),
+        Marker::U8 => {
+            let v = rd.be::<1>()?[0];
+            int(rd, v >= 0x80)?;
+            push_display(out, v);
+        }
+        Marker::U16 => {
+            let v = u16::from_be_bytes(rd.be()?);
+            int(rd, v > u16::from(u8::MAX))?;
+            push_display(out, v);
+        }
+        Marker::U32 => {
+            let v = u32::from_be_bytes(rd.be()?);
+            int(rd, v > u32::from(u16::MAX))?;
+            push_display(out, v);
+        }
+        Marker::U64 => {
+            let v = u64::from_be_bytes(rd.be()?);
+            int(rd, v > u64::from(u32::MAX))?;
+            push_display(out, v);
+        }
+        Marker::FixNeg(v) => push_display(out, v),
+        Marker::I8 => {
+            let v = i8::from_be_bytes(rd.be()?);
+            int(rd, v < -32)?;
+            push_display(out, v);
+        }
+        Marker::I16 => {
+            let v = i16::from_be_bytes(rd.be()?);
+            int(rd, v < i16::from(i8::MIN))?;
+            push_display(out, v);
+        }
+        Marker::I32 => {
+            let v = i32::from_be_bytes(rd.be()?);
+            int(rd, v < i32::from(i16::MIN))?;
+            push_display(out, v);
+        }
+        Marker::I64 => {
+            let v = i64::from_be_bytes(rd.be()?);
+            int(rd, v < i64::from(i32::MIN))?;
+            push_display(out, v);
+        }
+        Marker::F64 => {
+            let bits = u64::from_be_bytes(rd.be()?);
+            let x = f64::from_bits(bits);
+            if canonical_float(x).to_bits() != bits {
+                return Err(rd.bad_at(start, "float not in canonical form (-0.0 or a NaN)"));
+            }
+            write_float(out, x)?;
+        }
+        Marker::F32 => return Err(rd.bad_at(start, "32-bit float (keys write every float as f64)")),
+        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+            let s = rd.str_body(m)?;
+            write_str_literal(out, s)?;
+        }
+        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+            let len = rd.len(m)?;
+            let b = rd.take(len)?;
+            write_bytes_literal(out, b)?;
+        }
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+            let n = rd.array_len(m)?;
+            array(rd, out, n, deeper(rd, depth)?)?;
+        }
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
+            let n = rd.map_len(m)?;
+            map(rd, out, n, deeper(rd, depth)?)?;
+        }
+        Marker::FixExt1 => {
+            let [ty, data] = rd.be()?;
+            match ty as i8 {
+                _ if data != 0 => {
+                    return Err(rd.bad_at(start, format!("ext marker {ty} with data {data}")))
+                }
+                EXT_IGNORED => out.push_str("NULL"),
+                EXT_TUPLE..=EXT_TYPED => {
+                    return Err(rd.bad_at(start, format!("ext marker {ty} out of place")))
+                }
+                _ => return Err(rd.bad_at(start, format!("unknown ext type {}", ty as i8))),
+            }
+        }
+        Marker::FixExt16 => {
+            let ty = rd.be::<1>()?[0] as i8;
+            let b = rd.be::<16>()?;
+            match ty {
+                EXT_I128 => {
+                    let v = i128::from_be_bytes(b);
+                    int(rd, v < i128::from(i64::MIN))?;
+                    push_display(out, v);
+                }
+                EXT_U128 => {
+                    let v = u128::from_be_bytes(b);
+                    int(rd, v > u128::from(u64::MAX))?;
+                    push_display(out, v);
+                }
+                _ => return Err(rd.bad_at(start, format!("unknown ext type {ty}"))),
+            }
+        }
+        Marker::FixExt2
+        | Marker::FixExt4
+        | Marker::FixExt8
+        | Marker::Ext8
+        | Marker::Ext16
+        | Marker::Ext32 => {
+            return Err(rd.bad_at(start, "ext value of a size keys never use"));
+        }
+        Marker::Reserved => return Err(rd.bad_at(start, "reserved MessagePack marker 0xc1")),
+    }
+    Ok(())
+}
+
+/// An array of `n` elements: a tuple, struct, variant or typed value when it
+/// opens with their marker, else a sequence.
+fn array(rd: &mut Reader<'_>, out: &mut String, n: usize, depth: usize) -> R {
+    let Some(kind) = (if n > 0 { rd.peek_marker() } else { None }) else {
+        return write_seq_with(out, n, |out, _| value(rd, out, depth));
+    };
+    let start = rd.pos;
+    rd.pos += 3;
+    let expect = |rd: &Reader<'_>, len: usize| {
+        if n == len {
+            Ok(())
+        } else {
+            Err(rd.bad_at(start, format!("ext marker {kind} opens an array of {n}")))
+        }
+    };
+    match kind {
+        EXT_TUPLE => write_tuple_with(out, n - 1, |out, _| value(rd, out, depth)),
+        EXT_STRUCT => {
+            expect(rd, 3)?;
+            if let Some(name) = rd.opt_str()? {
+                out.push_str(name);
+                out.push(' ');
+            }
+            fields(rd, out, depth)
+        }
+        EXT_VARIANT => {
+            expect(rd, 4)?;
+            if let Some(name) = rd.opt_str()? {
+                out.push_str(name);
+                out.push_str("::");
+            }
+            out.push_str(rd.str()?);
+            match rd.peek_payload() {
+                Payload::Null => rd.pos += 1,
+                Payload::Tuple => value(rd, out, depth)?,
+                Payload::NamelessStruct => {
+                    out.push(' ');
+                    value(rd, out, depth)?;
+                }
+                Payload::Other => parenthesized(rd, out, depth)?,
+            }
+            Ok(())
+        }
+        // EXT_TYPED: peek_marker returns only the four kinds.
+        _ => {
+            expect(rd, 3)?;
+            out.push_str(rd.str()?);
+            match rd.peek_payload() {
+                Payload::Null => rd.pos += 1,
+                Payload::Tuple => value(rd, out, depth)?,
+                Payload::NamelessStruct | Payload::Other => parenthesized(rd, out, depth)?,
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `(value)`.
+fn parenthesized(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
+    out.push('(');
+    value(rd, out, depth)?;
+    out.push(')');
+    Ok(())
+}
+
+/// A struct's `{field: value, ...}` map, in declaration order.
+fn fields(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
+    let n = match rd.marker()? {
+        m @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => rd.map_len(m)?,
+        _ => return Err(rd.bad("expected a struct's map of fields")),
+    };
+    write_fields_with(out, n, |out, _| {
+        out.push_str(rd.str()?);
+        out.push_str(": ");
+        value(rd, out, depth)
+    })
+}
+
+/// A map of `n` entries, which must come in ascending byte order of their
+/// encoding (key, then value), as keys sort them.
+fn map(rd: &mut Reader<'_>, out: &mut String, n: usize, depth: usize) -> R {
+    let mut prev: Option<(usize, usize)> = None;
+    write_map_with(out, n, |out, _| {
+        let start = rd.pos;
+        value(rd, out, depth)?;
+        out.push_str(": ");
+        value(rd, out, depth)?;
+        let entry = (start, rd.pos);
+        if let Some((a, b)) = prev {
+            if rd.buf[a..b] > rd.buf[entry.0..entry.1] {
+                return Err(rd.bad_at(start, "map entries out of canonical order"));
+            }
+        }
+        prev = Some(entry);
+        Ok(())
+    })
+}
+
+fn deeper(rd: &Reader<'_>, depth: usize) -> R<usize> {
+    if depth >= MAX_DEPTH {
+        Err(rd.bad(format!("nested deeper than {MAX_DEPTH} levels")))
+    } else {
+        Ok(depth + 1)
+    }
+}
+
+fn push_display(out: &mut String, v: impl fmt::Display) {
+    use fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{v}");
+}
+
+/// How a variant's payload or a typed value's inner value is written.
+enum Payload {
+    /// `nil`: nothing.
+    Null,
+    /// A tuple: `(a, b)` right after the name.
+    Tuple,
+    /// A struct without a name: ` { a: 1 }`.
+    NamelessStruct,
+    /// Anything else: `(x)`.
+    Other,
+}
+
+/// A cursor over the encoded bytes.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn bad(&self, reason: impl fmt::Display) -> Bad {
+        self.bad_at(self.pos, reason)
+    }
+
+    fn bad_at(&self, at: usize, reason: impl fmt::Display) -> Bad {
+        Bad(format!("{reason} (at byte {at} of {})", self.buf.len()))
+    }
+
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        match self.pos.checked_add(n) {
+            Some(end) if end <= self.buf.len() => {
+                let s = &self.buf[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            _ => Err(self.bad(format!("truncated: {n} more bytes expected"))),
+        }
+    }
+
+    fn be<const N: usize>(&mut self) -> R<[u8; N]> {
+        let mut a = [0; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn marker(&mut self) -> R<Marker> {
+        let mut rest = self.buf.get(self.pos..).unwrap_or_default();
+        let m = rmp::decode::read_marker(&mut rest)
+            .map_err(|_| self.bad("truncated: a value expected"))?;
+        self.pos += 1;
+        Ok(m)
+    }
+
+    /// The length after a str, bin, array or map marker `m`, which must be
+    /// the smallest form for it (`min` is the least length of each wider form).
+    fn len(&mut self, m: Marker) -> R<usize> {
+        let start = self.pos - 1;
+        let (len, min) = match m {
+            Marker::FixStr(n) | Marker::FixArray(n) | Marker::FixMap(n) => (u32::from(n), 0),
+            Marker::Str8 => (u32::from(self.be::<1>()?[0]), 32),
+            Marker::Bin8 => (u32::from(self.be::<1>()?[0]), 0),
+            Marker::Array16 | Marker::Map16 => (u32::from(u16::from_be_bytes(self.be()?)), 16),
+            Marker::Str16 | Marker::Bin16 => (u32::from(u16::from_be_bytes(self.be()?)), 256),
+            Marker::Str32 | Marker::Bin32 | Marker::Array32 | Marker::Map32 => {
+                (u32::from_be_bytes(self.be()?), 0x1_0000)
+            }
+            _ => return Err(self.bad_at(start, "expected a length")),
+        };
+        if len < min {
+            return Err(self.bad_at(start, "length not in its smallest encoding"));
+        }
+        usize::try_from(len).map_err(|_| self.bad_at(start, "length too large"))
+    }
+
+    fn array_len(&mut self, m: Marker) -> R<usize> {
+        self.len(m)
+    }
+
+    fn map_len(&mut self, m: Marker) -> R<usize> {
+        self.len(m)
+    }
+
+    /// The string after str marker `m`.
+    fn str_body(&mut self, m: Marker) -> R<&'a str> {
+        let start = self.pos - 1;
+        let len = self.len(m)?;
+        let b = self.take(len)?;
+        std::str::from_utf8(b).map_err(|_| self.bad_at(start, "string is not UTF-8"))
+    }
+
+    /// A string (a name).
+    fn str(&mut self) -> R<&'a str> {
+        match self.marker()? {
+            m @ (Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32) => {
+                self.str_body(m)
+            }
+            _ => Err(self.bad_at(self.pos - 1, "expected a name (a string)")),
+        }
+    }
+
+    /// A name or `nil`.
+    fn opt_str(&mut self) -> R<Option<&'a str>> {
+        if self.buf.get(self.pos) == Some(&0xc0) {
+            self.pos += 1;
+            return Ok(None);
+        }
+        self.str().map(Some)
+    }
+
+    /// The kind of the structural marker (tuple, struct, variant, typed) at
+    /// the cursor, if there is one; it does not move the cursor.
+    fn peek_marker(&self) -> Option<i8> {
+        match self.buf.get(self.pos..self.pos.checked_add(3)?)? {
+            &[0xd4, ty, 0] if (EXT_TUPLE..=EXT_TYPED).contains(&(ty as i8)) => Some(ty as i8),
+            _ => None,
+        }
+    }
+
+    /// How the value at the cursor is written as a payload; it does not move
+    /// the cursor, and does not check the value (writing it does).
+    fn peek_payload(&self) -> Payload {
+        let mut r = Reader {
+            buf: self.buf,
+            pos: self.pos,
+        };
+        match r.marker() {
+            Ok(Marker::Null) => return Payload::Null,
+            Ok(m @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32)) => {
+                if !matches!(r.len(m), Ok(n) if n > 0) {
+                    return Payload::Other;
+                }
+            }
+            _ => return Payload::Other,
+        }
+        match r.peek_marker() {
+            Some(EXT_TUPLE) => Payload::Tuple,
+            Some(EXT_STRUCT) if r.buf.get(r.pos + 3) == Some(&0xc0) => Payload::NamelessStruct,
+            _ => Payload::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    use super::*;
+    use crate::key::encode::encode_args;
+    use crate::key::keymap::{HashKeymap, Keymap, SerialKeymap, StringKeymap};
+    use crate::key::{Ignore, KeyConfig};
+
+    /// `describe_args` of the encoding, and the string key, must agree.
+    fn check<A: Serialize + ?Sized>(
+        args: &A,
+        c: &KeyConfig,
+    ) -> std::result::Result<(), TestCaseError> {
+        let string = StringKeymap.key(args, c);
+        let bytes = encode_args(args, c);
+        match (string, bytes) {
+            (Ok(s), Ok(b)) => {
+                let d = describe_args(&b)
+                    .map_err(|e| TestCaseError::fail(format!("{e} for {s}: {b:02x?}")))?;
+                prop_assert_eq!(d, s);
+                Ok(())
+            }
+            (Err(_), Err(_)) => Ok(()),
+            (s, b) => Err(TestCaseError::fail(format!(
+                "keymaps disagree on failing: {s:?} / {b:?}"
+            ))),
+        }
+    }
+
+    #[derive(Serialize, Debug, Clone)]
+    enum E {
+        U,
+        N(f64),
+        T(i8, Option<f32>),
+        S { a: Vec<u16>, b: String },
+        Nested(Box<Inner>),
+        Unit(Unit),
+    }
+
+    #[derive(Serialize, Debug, Clone)]
+    struct Unit;
+
+    #[derive(Serialize, Debug, Clone)]
+    struct Newt(i64);
+
+    #[derive(Serialize, Debug, Clone)]
+    struct Ts(u8, f64);
+
+    #[derive(Serialize, Debug, Clone)]
+    struct Inner {
+        x: f64,
+        tag: char,
+        m: BTreeMap<i64, f64>,
+        t: (Ts, Newt, Unit),
+    }
+
+    #[derive(Serialize, Debug, Clone)]
+    struct Args {
+        a: f64,
+        b: Vec<Inner>,
+        c: BTreeMap<String, (f32, i128)>,
+        d: Option<Newt>,
+        e: E,
+        f: u128,
+        g: Bytes,
+        h: (),
+        i: BTreeMap<Ts, E>,
+    }
+
+    /// A byte string (`serialize_bytes`), as `serde_bytes` gives.
+    #[derive(Debug, Clone, PartialEq, PartialOrd, Eq, Ord)]
+    struct Bytes(Vec<u8>);
+    impl Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+
+    // A BTreeMap key needs Ord: a total order on the float's bits (only to
+    // build the map in the test; the key sorts entries by their encoding).
+    impl PartialEq for Ts {
+        fn eq(&self, o: &Self) -> bool {
+            self.cmp(o).is_eq()
+        }
+    }
+    impl Eq for Ts {}
+    impl PartialOrd for Ts {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Ts {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            (self.0, self.1.to_bits()).cmp(&(o.0, o.1.to_bits()))
+        }
+    }
+
+    fn special_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => -1e4..1e4f64,
+            1 => Just(0.0),
+            1 => Just(-0.0),
+            1 => Just(f64::NAN),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(2.5),
+            1 => Just(1e300),
+            1 => any::<f64>(),
+        ]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,12}",
+            "[\\\\\"\n\r\t\0\u{1}\u{7f}aé😀]{0,8}",
+            ".{30,40}"
+        ]
+    }
+
+    fn ts() -> impl Strategy<Value = Ts> {
+        (any::<u8>(), special_f64()).prop_map(|(a, b)| Ts(a, b))
+    }
+
+    fn inner() -> impl Strategy<Value = Inner> {
+        (
+            special_f64(),
+            any::<char>(),
+            proptest::collection::btree_map(any::<i64>(), special_f64(), 0..5),
+            (ts(), any::<i64>()),
+        )
+            .prop_map(|(x, tag, m, (t, n))| Inner {
+                x,
+                tag,
+                m,
+                t: (t, Newt(n), Unit),
+            })
+    }
+
+    fn e() -> impl Strategy<Value = E> {
+        prop_oneof![
+            Just(E::U),
+            special_f64().prop_map(E::N),
+            (any::<i8>(), proptest::option::of(any::<f32>())).prop_map(|(a, b)| E::T(a, b)),
+            (proptest::collection::vec(any::<u16>(), 0..20), text())
+                .prop_map(|(a, b)| E::S { a, b }),
+            inner().prop_map(|i| E::Nested(Box::new(i))),
+            Just(E::Unit(Unit)),
+        ]
+    }
+
+    fn args() -> impl Strategy<Value = Args> {
+        (
+            special_f64(),
+            proptest::collection::vec(inner(), 0..3),
+            proptest::collection::btree_map(text(), (any::<f32>(), any::<i128>()), 0..4),
+            proptest::option::of(any::<i64>().prop_map(Newt)),
+            e(),
+            any::<u128>(),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(Bytes),
+            proptest::collection::btree_map(ts(), e(), 0..3),
+        )
+            .prop_map(|(a, b, c, d, e, f, g, i)| Args {
+                a,
+                b,
+                c,
+                d,
+                e,
+                f,
+                g,
+                h: (),
+                i,
+            })
+    }
+
+    fn config() -> impl Strategy<Value = KeyConfig> {
+        (
+            any::<bool>(),
+            proptest::option::of(-3..4_i32),
+            any::<bool>(),
+            proptest::option::of(0..4_usize),
+        )
+            .prop_map(|(typed, tol, deep, ignore)| KeyConfig {
+                names: vec![],
+                ignore: ignore.into_iter().map(Ignore::Index).collect(),
+                tol,
+                deep,
+                typed,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn agrees_with_string_keymap(
+            a in args(),
+            c in config(),
+            i in any::<i64>(),
+            x in special_f64(),
+            s in text(),
+            ch in any::<char>(),
+            o in proptest::option::of(any::<u32>()),
+            v in proptest::collection::vec(any::<i16>(), 0..40),
+            nested in (any::<u8>(), (special_f64(), (text(), any::<bool>()))),
+            set in proptest::collection::btree_set(any::<i32>(), 0..20),
+        ) {
+            check(&a, &c)?;
+            check(&(i, x, s.clone()), &c)?;
+            check(&(ch, o, v.clone(), nested.clone()), &c)?;
+            check(&(a.e.clone(), a.i.clone(), a.g.clone(), set.clone()), &c)?;
+            check(&a.b, &c)?;
+            check(&a.e, &c)?;
+            check(&x, &c)?;
+            check(&s, &c)?;
+            check(&(), &c)?;
+            check(&(a.d.clone(),), &c)?;
+            check(&Ts(i as u8, x), &c)?;
+            check(&a.b.first(), &c)?;
+            check(&BTreeSet::from([s]), &c)?;
+        }
+
+        #[test]
+        fn random_bytes_do_not_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = describe_args(&b);
+            // Also behind a valid header, so the value renderer sees them.
+            let mut k = vec![0x92, 0x01, 0x91];
+            k.extend_from_slice(&b);
+            let _ = describe_args(&k);
+        }
+
+        #[test]
+        fn damaged_keys_do_not_panic(
+            a in args(),
+            c in config(),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let b = encode_args(&a, &c).unwrap();
+            prop_assert!(describe_args(&b[..cut.index(b.len())]).is_err(), "a strict prefix");
+            let mut d = b.clone();
+            d[flip.index(b.len())] = byte;
+            let _ = describe_args(&d);
+            d.push(0);
+            let _ = describe_args(&d);
+        }
+    }
+
+    fn reason(b: &[u8]) -> String {
+        match describe_args(b) {
+            Err(Error::Corrupt { location, reason }) => {
+                assert_eq!(location, "encoded arguments");
+                reason
+            }
+            other => panic!("{b:02x?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_canonical_key() {
+        assert!(reason(&[]).contains("truncated"));
+        assert!(reason(&[0x92, 0x02, 0x90]).contains("schema version 2"));
+        assert!(reason(&[0x92, 0x01, 0x90, 0x00]).contains("trailing"));
+        assert!(reason(&[0x92, 0x01, 0x91]).contains("truncated"));
+        // 5 as uint8, "" as str8, [] as array16: not the smallest forms.
+        assert!(reason(&[0x92, 0x01, 0x91, 0xcc, 0x05]).contains("smallest"));
+        assert!(reason(&[0x92, 0x01, 0x91, 0xd9, 0x00]).contains("smallest"));
+        assert!(reason(&[0x92, 0x01, 0x91, 0xdc, 0x00, 0x00]).contains("smallest"));
+        // -0.0, f32, unknown ext type 9, a tuple marker as a value.
+        let neg_zero = [0x92, 0x01, 0x91, 0xcb, 0x80, 0, 0, 0, 0, 0, 0, 0];
+        assert!(reason(&neg_zero).contains("canonical"));
+        assert!(reason(&[0x92, 0x01, 0x91, 0xca, 0, 0, 0, 0]).contains("32-bit"));
+        assert!(reason(&[0x92, 0x01, 0x91, 0xd4, 0x09, 0x00]).contains("unknown ext"));
+        assert!(reason(&[0x92, 0x01, 0x91, 0xd4, 0x01, 0x00]).contains("out of place"));
+        // {2: nil, 1: nil}: out of order.
+        assert!(reason(&[0x92, 0x01, 0x91, 0x82, 0x02, 0xc0, 0x01, 0xc0]).contains("order"));
+        // A struct marker opening an array of 2.
+        assert!(reason(&[0x92, 0x01, 0x91, 0x92, 0xd4, 0x02, 0x00, 0x80]).contains("opens"));
+        // Invalid UTF-8.
+        assert!(reason(&[0x92, 0x01, 0x91, 0xa1, 0xff]).contains("UTF-8"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let mut k = vec![0x92, 0x01, 0x91];
+        k.extend(std::iter::repeat_n(0x91, 100_000));
+        k.push(0xc0);
+        assert!(reason(&k).contains("deeper"));
+        // Within the limit it renders.
+        let depth = MAX_DEPTH - 1;
+        let mut k = vec![0x92, 0x01, 0x91];
+        k.extend(std::iter::repeat_n(0x91, depth));
+        k.push(0xc0);
+        let expected = format!("({}None{},)", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(describe_args(&k).unwrap(), expected);
+    }
+
+    #[test]
+    fn golden() {
+        let plain = KeyConfig::default();
+        let d = |b: Vec<u8>| describe_args(&b).unwrap();
+        assert_eq!(d(encode_args(&(), &plain).unwrap()), "()");
+        assert_eq!(
+            d(encode_args(&(Bytes(vec![b'a', 0, 255]), 'c', -40_i64, 300_u16), &plain).unwrap()),
+            r#"(b"a\x00\xff", "c", -40, 300)"#
+        );
+        let typed = KeyConfig {
+            typed: true,
+            ..KeyConfig::default()
+        };
+        assert_eq!(
+            d(encode_args(&(Unit, Newt(3), Ts(1, 2.0), E::U, None::<u8>), &typed).unwrap()),
+            "(Unit, Newt(i64(3)), Ts(u8(1), f64(2.0)), E::U, None)"
+        );
+        assert_eq!(
+            d(encode_args(&Ts(1, 2.0), &typed).unwrap()),
+            "Ts(u8(1), f64(2.0))"
+        );
+    }
+
+    #[test]
+    fn keys_equal_after_rounding_are_accepted() {
+        // Deep rounding makes both keys Ts(1, 1.0): the entries tie on the
+        // key and are ordered by value, so the order check is not strict.
+        let c = KeyConfig {
+            tol: Some(1),
+            deep: true,
+            ..KeyConfig::default()
+        };
+        check(&(colliding(),), &c).unwrap();
+        assert_eq!(
+            describe_args(&encode_args(&(colliding(),), &c).unwrap()).unwrap(),
+            "({(1, 1.0): 3, (1, 1.0): 7},)"
+        );
+    }
+
+    fn colliding() -> BTreeMap<Ts, u8> {
+        [(Ts(1, 1.01), 7), (Ts(1, 1.02), 3)].into()
+    }
+
+    #[test]
+    fn serial_keys_describe_too() {
+        let c = KeyConfig::default();
+        let key = SerialKeymap.key(&(1, "x"), &c).unwrap();
+        assert_eq!(describe_args(&key).unwrap(), r#"(1, "x")"#);
+        // HashKeymap keeps the same bytes next to its digest.
+        let kept = Keymap::<(i32, &str)>::encoded_args(&HashKeymap, &(1, "x"), &c).unwrap();
+        assert_eq!(kept, key);
+    }
+}
