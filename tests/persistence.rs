@@ -160,7 +160,11 @@ fn first_run<A: Archive<HashKey, u64>>(archive: A) {
 /// The same calls in a new process: all must come from the archive. The
 /// function here returns a wrong value, so a recomputation would show.
 fn second_run<A: Archive<HashKey, u64>>(archive: A) {
-    let memo = Memo::builder().lru(100).name("f").archive(archive).build(|_: u64| u64::MAX);
+    let memo = Memo::builder()
+        .lru(100)
+        .name("f")
+        .archive(archive)
+        .build(|_: u64| u64::MAX);
     let mut same = 0;
     for x in 0..CALLS {
         if memo.call(x) == f(x) {
@@ -284,7 +288,10 @@ fn sigkill_during_writes_loses_no_reported_write_and_damages_nothing() {
                 }
             });
         }
-        assert!(!reported.is_empty(), "{kind:?}: no write completed in 20 rounds");
+        assert!(
+            !reported.is_empty(),
+            "{kind:?}: no write completed in 20 rounds"
+        );
     }
 }
 
@@ -331,13 +338,20 @@ fn a_damaged_entry_is_counted_recomputed_and_rewritten() {
         });
         damage_entry(kind, &path, &key(3));
         with_archive!(kind, &path, |a| {
-            assert!(matches!(a.get(&key(3)), Err(Error::Corrupt { .. })), "{kind:?}");
+            assert!(
+                matches!(a.get(&key(3)), Err(Error::Corrupt { .. })),
+                "{kind:?}"
+            );
             let memo = Memo::builder().inf().archive(a).build(f);
             for x in 0..10 {
                 assert_eq!(memo.call(x), f(x));
             }
             let info = memo.info();
-            assert_eq!((info.loads, info.misses, info.errors), (9, 1, 1), "{kind:?}");
+            assert_eq!(
+                (info.loads, info.misses, info.errors),
+                (9, 1, 1),
+                "{kind:?}"
+            );
             assert_eq!(memo.archive().get(&key(3)).unwrap(), Some(f(3)), "{kind:?}");
         });
     }

@@ -2,7 +2,7 @@
 //!
 //! Every archive is a dictionary on its own, usable without a memo, with
 //! `&self` methods (archives are shared between threads) that return
-//! [`Result`](crate::Result). A [`Memo`](crate::Memo) with an archive writes
+//! [`Result`]. A [`Memo`](crate::Memo) with an archive writes
 //! evicted entries there and loads missing keys from it.
 
 mod cached;

@@ -273,7 +273,8 @@ where
         });
         let written = match displaced {
             Displaced::None => Ok(()),
-            Displaced::Evicted { key, value, dirty } | Displaced::NotStored { key, value, dirty } => {
+            Displaced::Evicted { key, value, dirty }
+            | Displaced::NotStored { key, value, dirty } => {
                 let args = self.pending.take(&key);
                 if dirty && archived {
                     self.write(|| self.archive.insert_with_args(key, value, args))
