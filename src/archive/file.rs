@@ -1,62 +1,5 @@
-//! An archive that keeps the whole dictionary in one file.
-//!
-//! # File layouts
-//!
-//! **MessagePack** (any path not ending in `.json`): the file is one
-//! [envelope](super::envelope) without a key section, whose value is the
-//! MessagePack array of the entries, so the envelope's checksum covers the
-//! whole file:
-//!
-//! ```text
-//! envelope( [[key, value, args], ...] )
-//! ```
-//!
-//! `args` is MessagePack `bin` (the canonical encoding of the call's
-//! arguments, see [`Archive::insert_with_args`]) or `nil`.
-//!
-//! **JSON** (the path ends in `.json`, any case): a human-readable,
-//! pretty-printed document. Entries are arrays, not object members, so keys
-//! that serialize as numbers, tuples or structs are fine:
-//!
-//! ```text
-//! {
-//!   "format": "klepto-file",
-//!   "version": 1,
-//!   "entries": [[key, value, "args as lowercase hex" or null], ...]
-//! }
-//! ```
-//!
-//! A truncated or damaged file fails the checksum (MessagePack) or the parser
-//! (JSON); so does an empty file. Either way [`FileArchive::open`] and every
-//! later operation return [`Error::Corrupt`] naming the path, and the file is
-//! never overwritten.
-//!
-//! # Writes and processes
-//!
-//! Every write is a read-modify-write of the whole file under an exclusive
-//! advisory lock ([`std::fs::File::lock`]) on the sidecar file
-//! `<path>.lock`: lock, re-read the file if another handle or process changed
-//! it, apply the change, write a temporary file in the same directory, fsync
-//! it, rename it over `<path>`, fsync the directory, unlock. Writers in any
-//! number of processes (or threads with separate handles) therefore never
-//! lose each other's entries, and readers, who take no lock, see either the
-//! old file or the new one. The lock file is left in place (removing it
-//! would race with other lockers). Advisory locks may not work on network
-//! filesystems.
-//!
-//! Each write rewrites the whole file: the format suits dictionaries that are
-//! written in batches ([`Archive::extend`] is one rewrite) or that stay small.
-//! Use [`DirArchive`](super::DirArchive) for many single-entry writes.
-//!
-//! # Reads
-//!
-//! A handle keeps the parsed dictionary in memory together with a
-//! fingerprint of the file it came from; each read stats the path and parses
-//! the file again only if the fingerprint changed. On Unix the fingerprint is
-//! (device, inode, size, mtime): since every write replaces the file by a
-//! rename, a new version is a new inode, and the handle keeps the version it
-//! parsed open so that its inode number cannot be reused by a later version.
-//! Elsewhere it is (size, mtime).
+//! An archive that keeps the whole dictionary in one file: [`FileArchive`]
+//! (its documentation gives the file layouts and the locking protocol).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -88,7 +31,67 @@ const JSON_VERSION: u32 = 1;
 ///
 /// Handles are cheap to clone and share their parsed dictionary; handles
 /// opened separately on one path (in one process or many) stay consistent
-/// through the file and its lock (see the [module docs](self)).
+/// through the file and its lock (see *Writes and processes*).
+///
+/// # File layouts
+///
+/// **MessagePack** (any path not ending in `.json`): the file is one
+/// [envelope](super::envelope) without a key section, whose value is the
+/// MessagePack array of the entries, so the envelope's checksum covers the
+/// whole file:
+///
+/// ```text
+/// envelope( [[key, value, args], ...] )
+/// ```
+///
+/// `args` is MessagePack `bin` (the canonical encoding of the call's
+/// arguments, see [`Archive::insert_with_args`]) or `nil`.
+///
+/// **JSON** (the path ends in `.json`, any case): a human-readable,
+/// pretty-printed document. Entries are arrays, not object members, so keys
+/// that serialize as numbers, tuples or structs are fine:
+///
+/// ```text
+/// {
+///   "format": "klepto-file",
+///   "version": 1,
+///   "entries": [[key, value, "args as lowercase hex" or null], ...]
+/// }
+/// ```
+///
+/// A truncated or damaged file fails the checksum (MessagePack) or the parser
+/// (JSON); so does an empty file. Either way [`FileArchive::open`] and every
+/// later operation return [`Error::Corrupt`] naming the path, and the file is
+/// never overwritten.
+///
+/// # Writes and processes
+///
+/// Every write is a read-modify-write of the whole file under an exclusive
+/// advisory lock ([`std::fs::File::lock`]) on the sidecar file
+/// `<path>.lock`: lock, re-read the file if another handle or process changed
+/// it, apply the change, write a temporary file in the same directory, fsync
+/// it, rename it over `<path>`, fsync the directory, unlock. Writers in any
+/// number of processes (or threads with separate handles) therefore never
+/// lose each other's entries, and readers, who take no lock, see either the
+/// old file or the new one. The lock file is left in place (removing it
+/// would race with other lockers). Advisory locks may not work on network
+/// filesystems.
+///
+/// Each write rewrites the whole file: the format suits dictionaries that are
+/// written in batches ([`Archive::extend`] is one rewrite) or that stay small.
+/// Use [`DirArchive`](super::DirArchive) for many single-entry writes.
+///
+/// # Reads
+///
+/// A handle keeps the parsed dictionary in memory together with a
+/// fingerprint of the file it came from; each read stats the path and parses
+/// the file again only if the fingerprint changed. On Unix the fingerprint is
+/// (device, inode, size, mtime): since every write replaces the file by a
+/// rename, a new version is a new inode, and the handle keeps the version it
+/// parsed open so that its inode number cannot be reused by a later version.
+/// Elsewhere it is (size, mtime).
+///
+/// # Example
 ///
 /// ```
 /// use klepto::archive::{Archive, FileArchive};

@@ -6,14 +6,14 @@
 //! evicted entries there and loads missing keys from it.
 
 mod dict;
-// mod dir;
+mod dir;
 pub mod envelope;
 mod file;
 mod fs;
 mod null;
 
 pub use dict::DictArchive;
-// pub use dir::DirArchive;
+pub use dir::DirArchive;
 pub use file::FileArchive;
 pub use null::NullArchive;
 
