@@ -943,6 +943,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_is_not_fooled_by_a_reused_inode() {
+        // b parses a version, then a replaces it twice with files of the
+        // same size within one timestamp tick: the second replacement may
+        // get the first version's inode number unless b keeps it taken.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.msgpack");
+        let a: FileArchive<u64, u64> = open(&path);
+        let b: FileArchive<u64, u64> = open(&path);
+        for i in 0..300 {
+            a.insert(0, i % 100).unwrap();
+            assert_eq!(b.get(&0).unwrap(), Some(i % 100));
+            a.insert(0, 100 + i % 100).unwrap();
+            a.insert(0, 200 + i % 50).unwrap();
+            assert_eq!(b.get(&0).unwrap(), Some(200 + i % 50), "round {i}");
+        }
+    }
+
+    #[test]
     fn writers_with_separate_handles_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
         for path in paths(dir.path()) {
