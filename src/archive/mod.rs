@@ -7,11 +7,16 @@
 
 mod cached;
 mod dict;
+mod dir;
 pub mod envelope;
+mod file;
+mod fs;
 mod null;
 
 pub use cached::Cached;
 pub use dict::DictArchive;
+pub use dir::DirArchive;
+pub use file::FileArchive;
 pub use null::NullArchive;
 
 use crate::Result;

@@ -1,0 +1,807 @@
+//! An archive that keeps one file per entry in a directory: [`DirArchive`]
+//! (its documentation gives the layout and what is safe across processes).
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::{self as stdfs, DirEntry};
+use std::hash::Hash;
+use std::io;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::envelope::{from_msgpack, to_msgpack, Envelope};
+use super::fs::{self, io_err, LockGuard};
+use super::{Archive, Items};
+use crate::{Error, Result};
+
+const EXTENSION: &str = ".kle";
+const LOCK_FILE: &str = ".lock";
+/// Hex digits in an entry's file name (16 bytes of blake3).
+const DIGEST_HEX: usize = 32;
+
+/// An archive keeping one file per entry in a directory.
+///
+/// Suited to many single-entry writes and to sharing between processes:
+/// an insert writes only its own entry (see *Crash safety and processes*
+/// for what is safe across processes).
+///
+/// # Layout
+///
+/// ```text
+/// <dir>/
+///   <digest>.kle     one entry: an envelope with the key, the args (if any), the value
+///   .lock            the advisory lock file
+///   .tmp-*           temporary files of writes in progress (or of a crashed writer)
+///   <namespace>/     a namespace: the same layout, one level down
+/// ```
+///
+/// `<digest>` is 32 lowercase hex digits: the first 16 bytes of the blake3
+/// hash of the key's MessagePack encoding. File names never contain the raw
+/// key, so keys have no length or character limits. Each entry file is one
+/// [envelope](super::envelope) *with* its key section, so keys can be listed
+/// and a (practically impossible) digest collision is detected: an entry
+/// whose stored key is not the requested key reads as absent.
+///
+/// # Crash safety and processes
+///
+/// - `insert`: the entry is written to a temporary file in the directory,
+///   fsynced, renamed over `<digest>.kle`, and the directory fsynced
+///   (`durable(false)` skips the fsyncs). Readers see the old entry or the
+///   new one, never a torn one. Writers hold a *shared* lock on `.lock`, so
+///   any number of them, in any number of processes, write at once.
+/// - `remove` and `clear` hold the *exclusive* lock: no insert can land
+///   between reading an entry and deleting it, so `remove` returns exactly
+///   the value it deletes and never deletes a value it did not return.
+/// - `extend` holds the shared lock, first writes every entry to its own
+///   temporary file, then renames them into place and fsyncs the directory
+///   once. A batch that fails before the renames (an encoding or I/O error)
+///   changes nothing; a crash *during* the renames can leave part of the
+///   batch: the batch is atomic per entry, not as a whole.
+/// - `get`, `contains_key`, `len`, `keys`, `iter` take no lock.
+///
+/// Locks are advisory ([`std::fs::File::lock`]): they order klepto handles
+/// (and anything else that locks `.lock`), and may not work on network
+/// filesystems. `clear` also deletes temporary files left by crashed
+/// writers (safe, since it holds the exclusive lock).
+///
+/// # Damage
+///
+/// A damaged entry file gives [`Error::Corrupt`] naming that file from
+/// `get`, an `Err` item from `keys`/`iter` (which then go on with the other
+/// entries), and is never overwritten except by a new `insert` of its key.
+///
+/// # Example
+///
+/// ```
+/// use klepto::archive::{Archive, DirArchive};
+/// let dir = tempfile::tempdir()?;
+/// let a: DirArchive<String, Vec<u32>> = DirArchive::open(dir.path().join("cache"))?;
+/// a.insert("a key of any length and with / any characters".into(), vec![1, 2])?;
+/// a.extend(vec![("b".into(), vec![3]), ("c".into(), vec![])])?;
+/// assert_eq!(a.get(&"b".into())?, Some(vec![3]));
+/// assert_eq!(a.len()?, 3);                 // three `<digest>.kle` files
+///
+/// let fib = a.namespaced("fib")?.durable(false); // the subdirectory `cache/fib`
+/// assert_eq!(fib.len()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct DirArchive<K, V> {
+    /// The directory given to `open`; namespaces are its subdirectories.
+    root: Arc<Path>,
+    /// The directory this handle reads and writes.
+    dir: Arc<Path>,
+    lock_path: Arc<Path>,
+    namespace: Arc<str>,
+    durable: bool,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for DirArchive<K, V> {
+    fn clone(&self) -> Self {
+        DirArchive {
+            root: Arc::clone(&self.root),
+            dir: Arc::clone(&self.dir),
+            lock_path: Arc::clone(&self.lock_path),
+            namespace: Arc::clone(&self.namespace),
+            durable: self.durable,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for DirArchive<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirArchive")
+            .field("dir", &self.dir)
+            .field("namespace", &self.namespace)
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> DirArchive<K, V>
+where
+    K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// Opens the archive in directory `dir`, creating it (and its parents)
+    /// if missing.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir: Arc<Path> = Arc::from(dir.as_ref());
+        Self::open_in(Arc::clone(&dir), Arc::from(""), dir, true)
+    }
+
+    fn open_in(
+        root: Arc<Path>,
+        namespace: Arc<str>,
+        dir: Arc<Path>,
+        durable: bool,
+    ) -> Result<Self> {
+        stdfs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        Ok(DirArchive {
+            lock_path: Arc::from(dir.join(LOCK_FILE)),
+            root,
+            dir,
+            namespace,
+            durable,
+            _types: PhantomData,
+        })
+    }
+
+    /// Whether writes are fsynced (entry file and directory) before they
+    /// return; `true` by default. `false` is faster and still atomic per
+    /// entry, but the last writes may be lost in a power failure.
+    #[must_use]
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// The directory this handle reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The namespace this handle reads and writes (`""` for the directory
+    /// given to [`open`](Self::open)).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The entry file of the key whose MessagePack encoding is `key`.
+    fn entry_path(&self, key: &[u8]) -> PathBuf {
+        let digest = blake3::hash(key);
+        let mut name = fs::hex(&digest.as_bytes()[..DIGEST_HEX / 2]);
+        name.push_str(EXTENSION);
+        self.dir.join(name)
+    }
+
+    /// The bytes of the entry file for `key` (`None` if absent), with its
+    /// path and the key's encoding.
+    fn read_entry(&self, key: &K) -> Result<(PathBuf, Vec<u8>, Option<Vec<u8>>)> {
+        let key_bytes = to_msgpack(key, "archive key")?;
+        let path = self.entry_path(&key_bytes);
+        let bytes = read_if_present(&path)?;
+        Ok((path, key_bytes, bytes))
+    }
+
+    /// Decodes the entry for the key encoded as `key`: `None` if the file
+    /// belongs to another key (a digest collision).
+    fn decode_entry<'a>(path: &Path, key: &[u8], bytes: &'a [u8]) -> Result<Option<Envelope<'a>>> {
+        let envelope = Envelope::decode(bytes, path.display())?;
+        match envelope.key {
+            None => Err(no_key_section(path)),
+            Some(stored) if stored != key => {
+                log::debug!(
+                    "{}: digest collision, entry holds another key",
+                    path.display()
+                );
+                Ok(None)
+            }
+            Some(_) => Ok(Some(envelope)),
+        }
+    }
+
+    fn encode_entry(key: &K, value: &V, args: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>)> {
+        let key = to_msgpack(key, "archive key")?;
+        let value = to_msgpack(value, "archive value")?;
+        let bytes = Envelope {
+            key: Some(&key),
+            args,
+            value: &value,
+        }
+        .encode();
+        Ok((key, bytes))
+    }
+
+    /// Streams the entry files of the directory through `f`, skipping
+    /// everything else and entries deleted meanwhile.
+    fn stream<T: 'static>(
+        &self,
+        f: impl Fn(&Path, &[u8]) -> Result<T> + 'static,
+    ) -> Result<Items<'_, T>> {
+        let dir = Arc::clone(&self.dir);
+        let entries = stdfs::read_dir(&dir).map_err(io_err(&dir))?;
+        Ok(Box::new(entries.filter_map(move |entry| {
+            let path = match entry_file(entry) {
+                Ok(Some(path)) => path,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(io_err(&dir)(e))),
+            };
+            match read_if_present(&path) {
+                Ok(Some(bytes)) => Some(f(&path, &bytes)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            }
+        })))
+    }
+}
+
+impl<K, V> Archive<K, V> for DirArchive<K, V>
+where
+    K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// The value of `key`: `Ok(None)` if there is no entry file, an
+    /// [`Error::Corrupt`] naming the entry file if it is damaged.
+    fn get(&self, key: &K) -> Result<Option<V>> {
+        let (path, key_bytes, bytes) = self.read_entry(key)?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        match Self::decode_entry(&path, &key_bytes, &bytes)? {
+            Some(envelope) => Ok(Some(from_msgpack(envelope.value, path.display())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn insert(&self, key: K, value: V) -> Result<()> {
+        self.insert_with_args(key, value, None)
+    }
+
+    /// Removes `key` under the exclusive lock. A damaged entry is an error
+    /// and stays in place.
+    fn remove(&self, key: &K) -> Result<Option<V>> {
+        let _lock = LockGuard::exclusive(&self.lock_path)?;
+        let (path, key_bytes, bytes) = self.read_entry(key)?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        let Some(envelope) = Self::decode_entry(&path, &key_bytes, &bytes)? else {
+            return Ok(None);
+        };
+        let value = from_msgpack(envelope.value, path.display())?;
+        match stdfs::remove_file(&path) {
+            Ok(()) => {}
+            // Deleted by someone who does not take the lock.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        if self.durable {
+            fs::sync_dir(&self.dir)?;
+        }
+        Ok(Some(value))
+    }
+
+    /// Whether `key` has an entry (reads its key section, not its value).
+    fn contains_key(&self, key: &K) -> Result<bool> {
+        let (path, key_bytes, bytes) = self.read_entry(key)?;
+        let Some(bytes) = bytes else { return Ok(false) };
+        Ok(Self::decode_entry(&path, &key_bytes, &bytes)?.is_some())
+    }
+
+    /// The number of entry files, counted without reading them (a damaged
+    /// entry counts).
+    fn len(&self) -> Result<usize> {
+        let entries = stdfs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
+        let mut n = 0;
+        for entry in entries {
+            if entry_file(entry).map_err(io_err(&self.dir))?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every key, streamed from the directory; each entry is checked but its
+    /// value is not decoded.
+    fn keys(&self) -> Result<Items<'_, K>> {
+        self.stream(|path, bytes| {
+            let envelope = Envelope::decode(bytes, path.display())?;
+            let key = envelope.key.ok_or_else(|| no_key_section(path))?;
+            from_msgpack(key, path.display())
+        })
+    }
+
+    /// Every entry, streamed from the directory (no snapshot): entries
+    /// written or removed meanwhile may or may not be seen. A damaged entry
+    /// is an `Err` item; iteration goes on.
+    fn iter(&self) -> Result<Items<'_, (K, V)>> {
+        self.stream(|path, bytes| {
+            let envelope = Envelope::decode(bytes, path.display())?;
+            let key = envelope.key.ok_or_else(|| no_key_section(path))?;
+            Ok((
+                from_msgpack(key, path.display())?,
+                from_msgpack(envelope.value, path.display())?,
+            ))
+        })
+    }
+
+    /// Deletes every entry (and temporary files of crashed writers) under
+    /// the exclusive lock. Namespaces (subdirectories) are left alone.
+    fn clear(&self) -> Result<()> {
+        let _lock = LockGuard::exclusive(&self.lock_path)?;
+        let entries = stdfs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
+        for entry in entries {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            let name = entry.file_name();
+            let is_tmp = name.to_str().is_some_and(|n| n.starts_with(fs::TMP_PREFIX));
+            if !(is_tmp || is_entry_name(&name)) || entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let path = entry.path();
+            match stdfs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        if self.durable {
+            fs::sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every entry (see [`DirArchive`]: all or nothing
+    /// until the final renames, atomic per entry across a crash).
+    fn extend(&self, items: Vec<(K, V)>) -> Result<()> {
+        self.extend_with_args(items.into_iter().map(|(k, v)| (k, v, None)).collect())
+    }
+
+    fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
+        let (key_bytes, bytes) = Self::encode_entry(&key, &value, args.as_deref())?;
+        let path = self.entry_path(&key_bytes);
+        let _lock = LockGuard::shared(&self.lock_path)?;
+        fs::write_atomic(&path, fs::TMP_PREFIX, &bytes, self.durable)?;
+        Ok(())
+    }
+
+    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let _lock = LockGuard::shared(&self.lock_path)?;
+        // Stage every entry first: an error here drops (deletes) the
+        // temporary files and leaves the archive as it was.
+        let mut staged = Vec::with_capacity(items.len());
+        for (key, value, args) in &items {
+            let (key_bytes, bytes) = Self::encode_entry(key, value, args.as_deref())?;
+            let path = self.entry_path(&key_bytes);
+            let tmp = fs::stage(&path, fs::TMP_PREFIX, &bytes, self.durable)?;
+            staged.push((tmp, path));
+        }
+        drop(items);
+        for (tmp, path) in staged {
+            tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
+        }
+        if self.durable {
+            fs::sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {
+        let (path, key_bytes, bytes) = self.read_entry(key)?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        Ok(Self::decode_entry(&path, &key_bytes, &bytes)?.and_then(|e| e.args.map(<[u8]>::to_vec)))
+    }
+
+    /// The subdirectory `<dir>/<namespace>` of the directory given to
+    /// [`open`](DirArchive::open), created if missing; `""` is that
+    /// directory itself. Namespaces with path separators, `..` or NUL are
+    /// refused with [`Error::Config`].
+    fn namespaced(&self, namespace: &str) -> Result<Self> {
+        fs::check_namespace(namespace)?;
+        if namespace == &*self.namespace {
+            return Ok(self.clone());
+        }
+        let dir = if namespace.is_empty() {
+            Arc::clone(&self.root)
+        } else {
+            Arc::from(self.root.join(namespace))
+        };
+        Self::open_in(
+            Arc::clone(&self.root),
+            Arc::from(namespace),
+            dir,
+            self.durable,
+        )
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+/// The file's bytes, or `None` if it does not exist.
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    match stdfs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// The path of a directory entry if it is an entry file (name and type
+/// only: no read, and no `stat` where the directory listing has the type).
+fn entry_file(entry: io::Result<DirEntry>) -> io::Result<Option<PathBuf>> {
+    let entry = entry?;
+    if !is_entry_name(&entry.file_name()) || entry.file_type()?.is_dir() {
+        return Ok(None);
+    }
+    Ok(Some(entry.path()))
+}
+
+/// `<32 lowercase hex digits>.kle`.
+fn is_entry_name(name: &OsStr) -> bool {
+    name.to_str().is_some_and(|n| {
+        n.len() == DIGEST_HEX + EXTENSION.len()
+            && n.ends_with(EXTENSION)
+            && n[..DIGEST_HEX]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+fn no_key_section(path: &Path) -> Error {
+    Error::Corrupt {
+        location: path.display().to_string(),
+        reason: "entry has no key section".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn open<K, V>(dir: &Path) -> DirArchive<K, V>
+    where
+        K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        DirArchive::open(dir).unwrap().durable(false)
+    }
+
+    fn entry_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = stdfs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| is_entry_name(OsStr::new(n)))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn assert_corrupt(err: Error, path: &Path) {
+        match err {
+            Error::Corrupt { location, .. } => assert_eq!(location, path.display().to_string()),
+            other => panic!("expected Corrupt for {}, got {other:?}", path.display()),
+        }
+    }
+
+    /// The entry file of `key` in `a`.
+    fn file_of<K, V>(a: &DirArchive<K, V>, key: &K) -> PathBuf
+    where
+        K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        a.entry_path(&to_msgpack(key, "key").unwrap())
+    }
+
+    #[test]
+    fn every_method_round_trips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a").join("b");
+        let a: DirArchive<u64, String> = DirArchive::open(&dir).unwrap();
+        assert!(dir.is_dir(), "open creates the directory");
+        assert!(a.is_empty().unwrap());
+        a.insert(1, "one".into()).unwrap();
+        a.insert_with_args(2, "two".into(), Some(vec![0, 1, 255]))
+            .unwrap();
+        a.extend(vec![(3, "three".into()), (4, "four".into())])
+            .unwrap();
+        a.extend_with_args(vec![
+            (5, "five".into(), Some(vec![5])),
+            (6, "six".into(), None),
+        ])
+        .unwrap();
+        assert_eq!(a.len().unwrap(), 6);
+        assert_eq!(entry_names(&dir).len(), 6);
+        assert_eq!(a.get(&2).unwrap().as_deref(), Some("two"));
+        assert_eq!(a.get(&9).unwrap(), None);
+        assert!(a.contains_key(&4).unwrap());
+        assert!(!a.contains_key(&9).unwrap());
+        assert_eq!(a.args(&2).unwrap(), Some(vec![0, 1, 255]));
+        assert_eq!(a.args(&5).unwrap(), Some(vec![5]));
+        assert_eq!(a.args(&1).unwrap(), None);
+        assert_eq!(a.args(&9).unwrap(), None);
+        assert_eq!(a.remove(&3).unwrap().as_deref(), Some("three"));
+        assert_eq!(a.remove(&3).unwrap(), None);
+
+        let b: DirArchive<u64, String> = DirArchive::open(&dir).unwrap();
+        let mut keys: Vec<u64> = b.keys().unwrap().map(Result::unwrap).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [1, 2, 4, 5, 6]);
+        let items: BTreeMap<u64, String> = b.iter().unwrap().map(Result::unwrap).collect();
+        assert_eq!(items.len(), 5);
+        assert_eq!(items[&6], "six");
+        let mut values: Vec<String> = b.values().unwrap().map(Result::unwrap).collect();
+        values.sort();
+        assert_eq!(values, ["five", "four", "one", "six", "two"]);
+
+        b.insert(2, "deux".into()).unwrap();
+        assert_eq!(a.get(&2).unwrap().as_deref(), Some("deux"));
+        assert_eq!(a.args(&2).unwrap(), None);
+
+        a.clear().unwrap();
+        assert!(b.is_empty().unwrap());
+        assert_eq!(a.location(), dir.display().to_string());
+    }
+
+    #[test]
+    fn file_names_are_digests_never_raw_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a: DirArchive<String, u8> = open(tmp.path());
+        let long = "/../\0weird key ".repeat(1000);
+        a.insert(long.clone(), 1).unwrap();
+        a.insert(String::new(), 2).unwrap();
+        assert_eq!(a.get(&long).unwrap(), Some(1));
+        assert_eq!(a.get(&String::new()).unwrap(), Some(2));
+        for name in entry_names(tmp.path()) {
+            assert_eq!(name.len(), 36);
+            assert!(name.ends_with(".kle"));
+        }
+        // The digest is blake3 of the key's MessagePack, first 16 bytes.
+        let digest = blake3::hash(&rmp_serde::to_vec(&String::new()).unwrap());
+        let expected = format!("{}.kle", fs::hex(&digest.as_bytes()[..16]));
+        assert!(tmp.path().join(expected).is_file());
+    }
+
+    #[test]
+    fn namespaces_are_subdirectories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a: DirArchive<u64, u64> = open(tmp.path());
+        let fib = a.namespaced("fib").unwrap();
+        assert_eq!(fib.path(), tmp.path().join("fib"));
+        assert_eq!(fib.namespace(), "fib");
+        fib.insert(1, 10).unwrap();
+        a.insert(1, 20).unwrap();
+        assert_eq!(fib.get(&1).unwrap(), Some(10));
+        assert_eq!(a.get(&1).unwrap(), Some(20));
+        assert_eq!(a.len().unwrap(), 1, "a namespace is not an entry");
+        assert_eq!(a.iter().unwrap().count(), 1);
+        a.clear().unwrap();
+        assert_eq!(fib.get(&1).unwrap(), Some(10), "clear keeps namespaces");
+        let g = fib.namespaced("g").unwrap();
+        assert_eq!(g.path(), tmp.path().join("g"), "namespaces are not nested");
+        assert_eq!(g.namespaced("").unwrap().path(), tmp.path());
+        for bad in ["a/b", "..", ".", "x\0", "a\\b"] {
+            assert!(
+                matches!(a.namespaced(bad), Err(Error::Config { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_entry_is_an_error_and_the_others_stay_readable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a: DirArchive<u64, String> = open(tmp.path());
+        a.extend((0..5).map(|i| (i, format!("v{i}"))).collect())
+            .unwrap();
+        let damaged = file_of(&a, &2);
+        let good = stdfs::read(&damaged).unwrap();
+        for bytes in [
+            &good[..good.len() - 1],
+            &good[..5],
+            b"garbage".as_slice(),
+            &[],
+        ] {
+            stdfs::write(&damaged, bytes).unwrap();
+            assert_corrupt(a.get(&2).unwrap_err(), &damaged);
+            assert_corrupt(a.contains_key(&2).unwrap_err(), &damaged);
+            assert_corrupt(a.args(&2).unwrap_err(), &damaged);
+            assert_corrupt(a.remove(&2).unwrap_err(), &damaged);
+            assert_eq!(stdfs::read(&damaged).unwrap(), bytes, "left untouched");
+            assert_eq!(a.len().unwrap(), 5);
+            for items in [
+                a.iter().unwrap().map(|r| r.map(|_| ())).collect::<Vec<_>>(),
+                { a.keys().unwrap().map(|r| r.map(|_| ())).collect() },
+            ] {
+                assert_eq!(items.len(), 5);
+                let errors: Vec<_> = items.into_iter().filter_map(Result::err).collect();
+                assert_eq!(errors.len(), 1);
+                assert!(errors[0]
+                    .to_string()
+                    .contains(&damaged.display().to_string()));
+            }
+            for i in [0, 1, 3, 4] {
+                assert_eq!(a.get(&i).unwrap(), Some(format!("v{i}")));
+            }
+        }
+        // A new insert of the key replaces the damaged entry.
+        a.insert(2, "new".into()).unwrap();
+        assert_eq!(a.get(&2).unwrap().as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn a_wrong_value_type_is_corrupt_but_keys_still_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a: DirArchive<u64, String> = open(tmp.path());
+        a.insert(1, "text".into()).unwrap();
+        let wrong: DirArchive<u64, u64> = open(tmp.path());
+        let err = wrong.get(&1).unwrap_err();
+        assert_corrupt(err, &file_of(&a, &1));
+        assert!(wrong.get(&1).unwrap_err().to_string().contains("u64"));
+        assert_eq!(
+            wrong
+                .keys()
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+            [1]
+        );
+        assert!(wrong.iter().unwrap().next().unwrap().is_err());
+    }
+
+    #[test]
+    fn an_entry_holding_another_key_reads_as_absent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a: DirArchive<u64, u64> = open(tmp.path());
+        a.insert(1, 10).unwrap();
+        // Simulate a digest collision: key 2's file holds key 1's entry.
+        stdfs::copy(file_of(&a, &1), file_of(&a, &2)).unwrap();
+        assert_eq!(a.get(&2).unwrap(), None);
+        assert!(!a.contains_key(&2).unwrap());
+        assert_eq!(a.remove(&2).unwrap(), None);
+        assert!(file_of(&a, &2).exists(), "not ours to delete");
+        assert_eq!(a.get(&1).unwrap(), Some(10));
+    }
+
+    #[test]
+    fn temporary_and_lock_files_are_not_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a: DirArchive<u64, u64> = open(tmp.path());
+        a.insert(1, 1).unwrap();
+        a.remove(&7).unwrap(); // creates the lock file
+        assert!(tmp.path().join(".lock").exists());
+        stdfs::write(tmp.path().join(".tmp-crashed"), b"half an entry").unwrap();
+        stdfs::write(tmp.path().join("notes.txt"), b"a user's file").unwrap();
+        assert_eq!(a.len().unwrap(), 1);
+        assert_eq!(
+            a.iter().unwrap().map(Result::unwrap).collect::<Vec<_>>(),
+            [(1, 1)]
+        );
+        a.clear().unwrap();
+        assert!(
+            !tmp.path().join(".tmp-crashed").exists(),
+            "clear removes crash leftovers"
+        );
+        assert!(
+            tmp.path().join("notes.txt").exists(),
+            "clear keeps foreign files"
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        // The third value cannot be encoded: nothing of the batch may appear.
+        #[derive(Clone, serde::Deserialize)]
+        struct Bad(bool);
+        impl Serialize for Bad {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if self.0 {
+                    Err(serde::ser::Error::custom("refused"))
+                } else {
+                    s.serialize_bool(false)
+                }
+            }
+        }
+        let a: DirArchive<u64, Bad> = open(tmp.path());
+        let err = a.extend(vec![(1, Bad(false)), (2, Bad(false)), (3, Bad(true))]);
+        assert!(matches!(err, Err(Error::Encode { .. })));
+        assert_eq!(a.len().unwrap(), 0);
+        assert_eq!(
+            stdfs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "only the lock file"
+        );
+    }
+
+    #[test]
+    fn writers_with_separate_handles_lose_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::thread::scope(|s| {
+            for t in 0..4_u64 {
+                s.spawn(move || {
+                    let a: DirArchive<u64, u64> = open(dir);
+                    for i in 0..50 {
+                        a.insert(t * 1000 + i, i).unwrap();
+                        if i % 10 == 0 {
+                            a.extend(vec![(t * 1000 + 500 + i, i), (t * 1000 + 600 + i, i)])
+                                .unwrap();
+                        }
+                        if i % 10 == 9 {
+                            assert_eq!(a.remove(&(t * 1000 + i)).unwrap(), Some(i));
+                        }
+                    }
+                });
+            }
+        });
+        let a: DirArchive<u64, u64> = open(dir);
+        let got: BTreeMap<u64, u64> = a.iter().unwrap().map(Result::unwrap).collect();
+        let mut want = BTreeMap::new();
+        for t in 0..4 {
+            for i in 0..50 {
+                if i % 10 != 9 {
+                    want.insert(t * 1000 + i, i);
+                }
+                if i % 10 == 0 {
+                    want.insert(t * 1000 + 500 + i, i);
+                    want.insert(t * 1000 + 600 + i, i);
+                }
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(a.len().unwrap(), want.len());
+    }
+
+    #[test]
+    fn remove_and_insert_race_without_losing_a_value() {
+        // One thread keeps inserting increasing values under one key, the
+        // other keeps removing it: every value is either removed (returned
+        // by remove) or is the final value, never silently lost.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let removed = std::thread::scope(|s| {
+            s.spawn(move || {
+                let a: DirArchive<u8, u64> = open(dir);
+                for i in 0..300 {
+                    a.insert(0, i).unwrap();
+                }
+            });
+            s.spawn(move || {
+                let a: DirArchive<u8, u64> = open(dir);
+                let mut removed = Vec::new();
+                for _ in 0..300 {
+                    removed.extend(a.remove(&0).unwrap());
+                }
+                removed
+            })
+            .join()
+            .unwrap()
+        });
+        let a: DirArchive<u8, u64> = open(dir);
+        let last = a.get(&0).unwrap();
+        assert!(removed.windows(2).all(|w| w[0] < w[1]), "{removed:?}");
+        if let (Some(l), Some(r)) = (last, removed.last()) {
+            assert!(l > *r);
+        }
+        assert!(last == Some(299) || removed.last() == Some(&299));
+    }
+
+    #[test]
+    fn clones_share_the_directory_and_debug_names_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a: DirArchive<u64, u64> = DirArchive::open(tmp.path()).unwrap();
+        let b = a.clone().durable(false);
+        b.insert(1, 1).unwrap();
+        assert_eq!(a.get(&1).unwrap(), Some(1));
+        let debug = format!("{a:?}");
+        assert!(debug.contains("durable: true"), "{debug}");
+        assert!(format!("{b:?}").contains("durable: false"));
+    }
+}

@@ -1,0 +1,1034 @@
+//! An archive that keeps the whole dictionary in one file: [`FileArchive`]
+//! (its documentation gives the file layouts and the locking protocol).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{File, Metadata};
+use std::hash::Hash;
+use std::io::{self, Read};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use parking_lot::RwLock;
+use serde::de::{DeserializeOwned, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::envelope::{from_msgpack, to_msgpack, Envelope};
+use super::fs::{self, io_err, LockGuard};
+use super::{Archive, Items};
+use crate::{Error, Result};
+
+/// The in-memory dictionary: value and optional encoded arguments per key.
+type Entries<K, V> = HashMap<K, (V, Option<Vec<u8>>)>;
+
+const JSON_FORMAT: &str = "klepto-file";
+const JSON_VERSION: u32 = 1;
+
+/// An archive holding its whole dictionary in one file, MessagePack or JSON.
+///
+/// Handles are cheap to clone and share their parsed dictionary; handles
+/// opened separately on one path (in one process or many) stay consistent
+/// through the file and its lock (see *Writes and processes*).
+///
+/// # File layouts
+///
+/// **MessagePack** (any path not ending in `.json`): the file is one
+/// [envelope](super::envelope) without a key section, whose value is the
+/// MessagePack array of the entries, so the envelope's checksum covers the
+/// whole file:
+///
+/// ```text
+/// envelope( [[key, value, args], ...] )
+/// ```
+///
+/// `args` is MessagePack `bin` (the canonical encoding of the call's
+/// arguments, see [`Archive::insert_with_args`]) or `nil`.
+///
+/// **JSON** (the path ends in `.json`, any case): a human-readable,
+/// pretty-printed document. Entries are arrays, not object members, so keys
+/// that serialize as numbers, tuples or structs are fine:
+///
+/// ```text
+/// {
+///   "format": "klepto-file",
+///   "version": 1,
+///   "entries": [[key, value, "args as lowercase hex" or null], ...]
+/// }
+/// ```
+///
+/// A truncated or damaged file fails the checksum (MessagePack) or the parser
+/// (JSON); so does an empty file. Either way [`FileArchive::open`] and every
+/// later operation return [`Error::Corrupt`] naming the path, and the file is
+/// never overwritten.
+///
+/// # Writes and processes
+///
+/// Every write is a read-modify-write of the whole file under an exclusive
+/// advisory lock ([`std::fs::File::lock`]) on the sidecar file
+/// `<path>.lock`: lock, re-read the file if another handle or process changed
+/// it, apply the change, write a temporary file in the same directory, fsync
+/// it, rename it over `<path>`, fsync the directory, unlock. Writers in any
+/// number of processes (or threads with separate handles) therefore never
+/// lose each other's entries, and readers, who take no lock, see either the
+/// old file or the new one. The lock file is left in place (removing it
+/// would race with other lockers). Advisory locks may not work on network
+/// filesystems.
+///
+/// Each write rewrites the whole file: the format suits dictionaries that are
+/// written in batches ([`Archive::extend`] is one rewrite) or that stay small.
+/// Use [`DirArchive`](super::DirArchive) for many single-entry writes.
+///
+/// # Reads
+///
+/// A handle keeps the parsed dictionary in memory together with a
+/// fingerprint of the file it came from; each read stats the path and parses
+/// the file again only if the fingerprint changed. On Unix the fingerprint is
+/// (device, inode, size, mtime): since every write replaces the file by a
+/// rename, a new version is a new inode, and the handle keeps the version it
+/// parsed open so that its inode number cannot be reused by a later version.
+/// Elsewhere it is (size, mtime).
+///
+/// # Example
+///
+/// ```
+/// use klepto::archive::{Archive, FileArchive};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("memo.msgpack");
+///
+/// let a: FileArchive<u64, String> = FileArchive::open(&path)?;
+/// a.insert(1, "one".into())?;
+/// a.extend(vec![(2, "two".into()), (3, "three".into())])?;   // one rewrite
+///
+/// let b: FileArchive<u64, String> = FileArchive::open(&path)?; // another handle
+/// assert_eq!(b.get(&2)?, Some("two".to_string()));
+/// assert_eq!(b.len()?, 3);
+///
+/// let fib = a.namespaced("fib")?;                              // memo.fib.msgpack
+/// assert_eq!(fib.len()?, 0);
+/// assert!(fib.location().ends_with("memo.fib.msgpack"));
+///
+/// // JSON when the path ends in `.json`, without fsyncs:
+/// let j: FileArchive<(u8, u8), f64> =
+///     FileArchive::open(dir.path().join("memo.json"))?.durable(false);
+/// j.insert((1, 2), 0.5)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FileArchive<K, V> {
+    shared: Arc<Shared<K, V>>,
+    /// The path namespaces derive from (the path given to `open`).
+    root: Arc<Path>,
+    namespace: Arc<str>,
+    durable: bool,
+}
+
+/// What one file path's handles share.
+struct Shared<K, V> {
+    path: PathBuf,
+    lock_path: PathBuf,
+    tmp_prefix: String,
+    format: Format,
+    cache: RwLock<Cache<K, V>>,
+}
+
+/// The parsed dictionary and what it was parsed from.
+struct Cache<K, V> {
+    seen: Seen,
+    /// Shared with running iterators; written through `Arc::make_mut`, which
+    /// copies only while an iterator still holds the old version.
+    entries: Arc<Entries<K, V>>,
+    /// The file version `entries` came from, kept open on Unix so that its
+    /// inode number stays taken and cannot fingerprint a later version.
+    _held: Option<File>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    MsgPack,
+    Json,
+}
+
+/// The state of the file a cache was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// No file: the archive is empty.
+    Absent,
+    /// The file with this fingerprint.
+    File(Fingerprint),
+    /// Unknown (after a failed write): read the file again.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    #[cfg(unix)]
+    dev: u64,
+    #[cfg(unix)]
+    ino: u64,
+    size: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl Fingerprint {
+    fn of(meta: &Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Fingerprint {
+            #[cfg(unix)]
+            dev: meta.dev(),
+            #[cfg(unix)]
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: meta.modified().ok(),
+        }
+    }
+}
+
+impl<K, V> Clone for FileArchive<K, V> {
+    fn clone(&self) -> Self {
+        FileArchive {
+            shared: Arc::clone(&self.shared),
+            root: Arc::clone(&self.root),
+            namespace: Arc::clone(&self.namespace),
+            durable: self.durable,
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for FileArchive<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileArchive")
+            .field("path", &self.shared.path)
+            .field("format", &self.shared.format)
+            .field("namespace", &self.namespace)
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> FileArchive<K, V>
+where
+    K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// Opens the archive in the file at `path`: JSON if the path ends in
+    /// `.json`, MessagePack otherwise.
+    ///
+    /// An existing file is read and validated now: a damaged file, or one
+    /// written for other key or value types, gives [`Error::Corrupt`] naming
+    /// the path (and the file is left as it is). An absent file is an empty
+    /// archive, created by the first write; its directory must exist, else
+    /// [`Error::Io`] naming `path` (directories are not created).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        Self::open_in(Arc::from(path), Arc::from(""), path.to_path_buf(), true)
+    }
+
+    fn open_in(root: Arc<Path>, namespace: Arc<str>, path: PathBuf, durable: bool) -> Result<Self> {
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let format = if is_json {
+            Format::Json
+        } else {
+            Format::MsgPack
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let shared = Shared {
+            lock_path: fs::with_suffix(&path, ".lock"),
+            tmp_prefix: format!(".{}{}", name.unwrap_or_default(), fs::TMP_PREFIX),
+            format,
+            cache: RwLock::new(Cache {
+                seen: Seen::Unknown,
+                entries: Arc::default(),
+                _held: None,
+            }),
+            path,
+        };
+        shared.refresh(&mut shared.cache.write())?;
+        if shared.cache.read().seen == Seen::Absent && !fs::parent_dir(&shared.path).is_dir() {
+            return Err(Error::Io {
+                path: shared.path.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "the directory does not exist"),
+            });
+        }
+        Ok(FileArchive {
+            shared: Arc::new(shared),
+            root,
+            namespace,
+            durable,
+        })
+    }
+
+    /// Whether writes are fsynced (file and directory) before they return;
+    /// `true` by default. `false` is faster and still atomic, but the last
+    /// writes may be lost in a power failure.
+    #[must_use]
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// The file this handle reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The namespace this handle reads and writes (`""` for the file given
+    /// to [`open`](Self::open)).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Runs `f` on the current dictionary, re-reading the file first if it
+    /// changed.
+    fn read<T>(&self, f: impl FnOnce(&Arc<Entries<K, V>>) -> T) -> Result<T> {
+        let now = self.shared.current()?;
+        {
+            let cache = self.shared.cache.read();
+            if cache.seen == now {
+                return Ok(f(&cache.entries));
+            }
+        }
+        let mut cache = self.shared.cache.write();
+        self.shared.refresh(&mut cache)?;
+        Ok(f(&cache.entries))
+    }
+
+    /// Read-modify-write under the lock file. `f` returns its result and
+    /// whether it changed the dictionary (no change, no rewrite).
+    fn write<T>(&self, f: impl FnOnce(&mut Entries<K, V>) -> (T, bool)) -> Result<T> {
+        let shared = &*self.shared;
+        let _lock = LockGuard::exclusive(&shared.lock_path)?;
+        let mut cache = shared.cache.write();
+        shared.refresh(&mut cache)?;
+        let entries = Arc::make_mut(&mut cache.entries);
+        let (out, changed) = f(entries);
+        if !changed {
+            return Ok(out);
+        }
+        match shared.store(entries, self.durable) {
+            Ok((seen, held)) => {
+                cache.seen = seen;
+                cache._held = held;
+                Ok(out)
+            }
+            Err(e) => {
+                // The dictionary in memory no longer matches the file.
+                *cache = Cache {
+                    seen: Seen::Unknown,
+                    entries: Arc::default(),
+                    _held: None,
+                };
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<K, V> Shared<K, V>
+where
+    K: Serialize + DeserializeOwned + Eq + Hash,
+    V: Serialize + DeserializeOwned,
+{
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The state of the file now (one `stat`).
+    fn current(&self) -> Result<Seen> {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => Ok(Seen::File(Fingerprint::of(&meta))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Seen::Absent),
+            Err(e) => Err(io_err(&self.path)(e)),
+        }
+    }
+
+    /// Re-reads the file into `cache` unless it is the version already
+    /// there. On error `cache` is left as it was (and still does not match
+    /// the file, so the next access tries again).
+    fn refresh(&self, cache: &mut Cache<K, V>) -> Result<()> {
+        let now = self.current()?;
+        if cache.seen == now {
+            return Ok(());
+        }
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                *cache = Cache {
+                    seen: Seen::Absent,
+                    entries: Arc::default(),
+                    _held: None,
+                };
+                return Ok(());
+            }
+            Err(e) => return Err(io_err(&self.path)(e)),
+        };
+        // The fingerprint of the version actually read, which may be newer
+        // than the one just stat'ed.
+        let meta = file.metadata().map_err(io_err(&self.path))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes).map_err(io_err(&self.path))?;
+        let entries = self.parse(&bytes)?;
+        *cache = Cache {
+            seen: Seen::File(Fingerprint::of(&meta)),
+            entries: Arc::new(entries),
+            _held: hold(file),
+        };
+        Ok(())
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<Entries<K, V>> {
+        let location = self.location();
+        let corrupt = |reason: String| Error::Corrupt {
+            location: location.clone(),
+            reason,
+        };
+        match self.format {
+            Format::MsgPack => {
+                let envelope = Envelope::decode(bytes, &location)?;
+                if envelope.key.is_some() || envelope.args.is_some() {
+                    return Err(corrupt(
+                        "an envelope with key or args sections is an entry, not a file archive"
+                            .into(),
+                    ));
+                }
+                Ok(from_msgpack::<EntryMap<K, V>>(envelope.value, &location)?.0)
+            }
+            Format::Json => {
+                let doc: JsonIn<K, V> = serde_json::from_slice(bytes).map_err(|e| {
+                    corrupt(format!(
+                        "not a klepto JSON archive of `{}` -> `{}`: {e}",
+                        std::any::type_name::<K>(),
+                        std::any::type_name::<V>()
+                    ))
+                })?;
+                if doc.format != JSON_FORMAT || doc.version != JSON_VERSION {
+                    return Err(corrupt(format!(
+                        "format {:?} version {} (this build reads {JSON_FORMAT:?} version {JSON_VERSION})",
+                        doc.format, doc.version
+                    )));
+                }
+                Ok(doc.entries.0)
+            }
+        }
+    }
+
+    /// Writes `entries` to the file atomically; returns the new file's state.
+    fn store(&self, entries: &Entries<K, V>, durable: bool) -> Result<(Seen, Option<File>)> {
+        let bytes = match self.format {
+            Format::MsgPack => {
+                let value = to_msgpack(&EntriesRef(entries), "file archive entries")?;
+                Envelope {
+                    key: None,
+                    args: None,
+                    value: &value,
+                }
+                .encode()
+            }
+            Format::Json => {
+                let doc = JsonOut {
+                    format: JSON_FORMAT,
+                    version: JSON_VERSION,
+                    entries: EntriesRef(entries),
+                };
+                let mut bytes = serde_json::to_vec_pretty(&doc).map_err(|e| Error::Encode {
+                    what: "file archive entries as JSON".into(),
+                    reason: e.to_string(),
+                })?;
+                bytes.push(b'\n');
+                bytes
+            }
+        };
+        let file = fs::write_atomic(&self.path, &self.tmp_prefix, &bytes, durable)?;
+        let meta = file.metadata().map_err(io_err(&self.path))?;
+        Ok((Seen::File(Fingerprint::of(&meta)), hold(file)))
+    }
+}
+
+/// The file to keep open with a parsed version (Unix: see [`Cache`]).
+fn hold(file: File) -> Option<File> {
+    if cfg!(unix) {
+        Some(file)
+    } else {
+        None
+    }
+}
+
+impl<K, V> Archive<K, V> for FileArchive<K, V>
+where
+    K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    fn get(&self, key: &K) -> Result<Option<V>> {
+        self.read(|m| m.get(key).map(|(v, _)| v.clone()))
+    }
+
+    fn insert(&self, key: K, value: V) -> Result<()> {
+        self.insert_with_args(key, value, None)
+    }
+
+    fn remove(&self, key: &K) -> Result<Option<V>> {
+        self.write(|m| {
+            let old = m.remove(key).map(|(v, _)| v);
+            let changed = old.is_some();
+            (old, changed)
+        })
+    }
+
+    fn contains_key(&self, key: &K) -> Result<bool> {
+        self.read(|m| m.contains_key(key))
+    }
+
+    fn len(&self) -> Result<usize> {
+        self.read(|m| m.len())
+    }
+
+    fn keys(&self) -> Result<Items<'_, K>> {
+        let keys: Vec<K> = self.read(|m| m.keys().cloned().collect())?;
+        Ok(Box::new(keys.into_iter().map(Ok)))
+    }
+
+    /// A snapshot of the dictionary as of the call; values are cloned as
+    /// the iterator reaches them.
+    fn iter(&self) -> Result<Items<'_, (K, V)>> {
+        let (snapshot, keys) =
+            self.read(|m| (Arc::clone(m), m.keys().cloned().collect::<Vec<K>>()))?;
+        Ok(Box::new(keys.into_iter().filter_map(move |k| {
+            let value = snapshot.get(&k).map(|(v, _)| v.clone())?;
+            Some(Ok((k, value)))
+        })))
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.write(|m| {
+            let changed = !m.is_empty();
+            m.clear();
+            ((), changed)
+        })
+    }
+
+    /// One read-modify-write of the file for the whole batch: all or nothing.
+    fn extend(&self, items: Vec<(K, V)>) -> Result<()> {
+        self.write(|m| {
+            let changed = !items.is_empty();
+            m.reserve(items.len());
+            m.extend(items.into_iter().map(|(k, v)| (k, (v, None))));
+            ((), changed)
+        })
+    }
+
+    fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
+        self.write(|m| {
+            m.insert(key, (value, args));
+            ((), true)
+        })
+    }
+
+    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+        self.write(|m| {
+            let changed = !items.is_empty();
+            m.reserve(items.len());
+            m.extend(items.into_iter().map(|(k, v, a)| (k, (v, a))));
+            ((), changed)
+        })
+    }
+
+    fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {
+        self.read(|m| m.get(key).and_then(|(_, a)| a.clone()))
+    }
+
+    /// The file `<dir>/<stem>.<namespace>.<ext>` next to the file given to
+    /// [`open`](FileArchive::open) (`memo.msgpack` -> `memo.fib.msgpack`);
+    /// `""` is that file itself. Namespaces with path separators, `..` or
+    /// NUL are refused with [`Error::Config`].
+    fn namespaced(&self, namespace: &str) -> Result<Self> {
+        fs::check_namespace(namespace)?;
+        if namespace == &*self.namespace {
+            return Ok(self.clone());
+        }
+        let path = namespaced_path(&self.root, namespace);
+        Self::open_in(
+            Arc::clone(&self.root),
+            Arc::from(namespace),
+            path,
+            self.durable,
+        )
+    }
+
+    fn location(&self) -> String {
+        self.shared.location()
+    }
+}
+
+/// `root` with `namespace` inserted before its extension.
+fn namespaced_path(root: &Path, namespace: &str) -> PathBuf {
+    if namespace.is_empty() {
+        return root.to_path_buf();
+    }
+    let mut name = root.file_stem().unwrap_or_default().to_owned();
+    name.push(".");
+    name.push(namespace);
+    if let Some(ext) = root.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    root.with_file_name(name)
+}
+
+// ---------------------------------------------------------------------------
+// Serialization of the entry list, borrowing the dictionary.
+
+/// Serializes the dictionary as `[[key, value, args-or-nil], ...]`.
+struct EntriesRef<'a, K, V>(&'a Entries<K, V>);
+
+impl<K: Serialize, V: Serialize> Serialize for EntriesRef<'_, K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for (k, (v, args)) in self.0 {
+            seq.serialize_element(&(k, v, args.as_deref().map(ArgsRef)))?;
+        }
+        seq.end()
+    }
+}
+
+/// Reads `[[key, value, args-or-nil], ...]` straight into a dictionary
+/// (a later duplicate key wins).
+struct EntryMap<K, V>(Entries<K, V>);
+
+impl<'de, K, V> Deserialize<'de> for EntryMap<K, V>
+where
+    K: DeserializeOwned + Eq + Hash,
+    V: DeserializeOwned,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<K, V>(PhantomData<fn() -> (K, V)>);
+
+        impl<'de, K, V> Visitor<'de> for EntriesVisitor<K, V>
+        where
+            K: DeserializeOwned + Eq + Hash,
+            V: DeserializeOwned,
+        {
+            type Value = EntryMap<K, V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of [key, value, args] entries")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                // Cap the hint: it comes from the (possibly damaged) file.
+                let mut map = HashMap::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some((k, v, args)) = seq.next_element::<(K, V, Option<ArgsBuf>)>()? {
+                    map.insert(k, (v, args.map(|a| a.0)));
+                }
+                Ok(EntryMap(map))
+            }
+        }
+
+        deserializer.deserialize_seq(EntriesVisitor(PhantomData))
+    }
+}
+
+/// Encoded arguments: MessagePack `bin`, or a hex string in JSON.
+struct ArgsRef<'a>(&'a [u8]);
+
+impl Serialize for ArgsRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&fs::hex(self.0))
+        } else {
+            serializer.serialize_bytes(self.0)
+        }
+    }
+}
+
+/// Owned [`ArgsRef`].
+struct ArgsBuf(Vec<u8>);
+
+impl<'de> Deserialize<'de> for ArgsBuf {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+
+        impl<'de> Visitor<'de> for BytesVisitor {
+            type Value = ArgsBuf;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("encoded arguments (bytes or a hex string)")
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<ArgsBuf, E> {
+                Ok(ArgsBuf(v.to_vec()))
+            }
+
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<ArgsBuf, E> {
+                Ok(ArgsBuf(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ArgsBuf, E> {
+                fs::unhex(v)
+                    .map(ArgsBuf)
+                    .ok_or_else(|| E::custom("encoded arguments are not a hex string"))
+            }
+        }
+
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(BytesVisitor)
+        } else {
+            deserializer.deserialize_byte_buf(BytesVisitor)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a, K, V> {
+    format: &'static str,
+    version: u32,
+    entries: EntriesRef<'a, K, V>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound = "K: DeserializeOwned + Eq + Hash, V: DeserializeOwned")]
+struct JsonIn<K, V> {
+    format: String,
+    version: u32,
+    entries: EntryMap<K, V>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn open<V>(path: &Path) -> FileArchive<u64, V>
+    where
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        FileArchive::open(path).unwrap().durable(false)
+    }
+
+    fn paths(dir: &Path) -> [PathBuf; 2] {
+        [dir.join("memo.msgpack"), dir.join("memo.json")]
+    }
+
+    fn sorted<V: Ord>(items: Items<'_, (u64, V)>) -> Vec<(u64, V)> {
+        let mut v: Vec<_> = items.map(Result::unwrap).collect();
+        v.sort();
+        v
+    }
+
+    fn assert_corrupt(err: Error, path: &Path) {
+        match err {
+            Error::Corrupt { location, .. } => assert_eq!(location, path.display().to_string()),
+            other => panic!("expected Corrupt for {}, got {other:?}", path.display()),
+        }
+    }
+
+    #[test]
+    fn every_method_round_trips_in_both_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in paths(dir.path()) {
+            let a: FileArchive<u64, String> = open(&path);
+            assert!(a.is_empty().unwrap());
+            assert!(!path.exists(), "created before the first write");
+            a.insert(1, "one".into()).unwrap();
+            a.insert_with_args(2, "two".into(), Some(vec![0, 1, 255]))
+                .unwrap();
+            a.extend(vec![(3, "three".into()), (4, "four".into())])
+                .unwrap();
+            a.extend_with_args(vec![
+                (5, "five".into(), Some(vec![5])),
+                (6, "six".into(), None),
+            ])
+            .unwrap();
+            assert_eq!(a.len().unwrap(), 6);
+            assert_eq!(a.get(&2).unwrap().as_deref(), Some("two"));
+            assert_eq!(a.get(&9).unwrap(), None);
+            assert!(a.contains_key(&4).unwrap());
+            assert_eq!(a.args(&2).unwrap(), Some(vec![0, 1, 255]));
+            assert_eq!(a.args(&5).unwrap(), Some(vec![5]));
+            assert_eq!(a.args(&1).unwrap(), None);
+            assert_eq!(a.remove(&3).unwrap().as_deref(), Some("three"));
+            assert_eq!(a.remove(&3).unwrap(), None);
+
+            // A fresh handle reads the same dictionary from the file.
+            let b: FileArchive<u64, String> = open(&path);
+            let mut keys: Vec<u64> = b.keys().unwrap().map(Result::unwrap).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, [1, 2, 4, 5, 6]);
+            let mut values: Vec<String> = b.values().unwrap().map(Result::unwrap).collect();
+            values.sort();
+            assert_eq!(values, ["five", "four", "one", "six", "two"]);
+            assert_eq!(sorted(b.items().unwrap()).len(), 5);
+            assert_eq!(b.args(&2).unwrap(), Some(vec![0, 1, 255]));
+
+            // Overwriting without args drops the old args.
+            b.insert(2, "deux".into()).unwrap();
+            assert_eq!(a.args(&2).unwrap(), None);
+            assert_eq!(a.get(&2).unwrap().as_deref(), Some("deux"));
+
+            a.clear().unwrap();
+            assert_eq!(b.len().unwrap(), 0);
+            assert!(path.exists());
+            assert_eq!(a.location(), path.display().to_string());
+        }
+    }
+
+    #[test]
+    fn no_change_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.msgpack");
+        let a: FileArchive<u64, u64> = open(&path);
+        assert_eq!(a.remove(&1).unwrap(), None);
+        a.clear().unwrap();
+        a.extend(vec![]).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn iteration_is_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: FileArchive<u64, u64> = open(&dir.path().join("m"));
+        a.extend((0..10).map(|i| (i, i)).collect()).unwrap();
+        let it = a.iter().unwrap();
+        a.clear().unwrap();
+        assert_eq!(sorted(it), (0..10).map(|i| (i, i)).collect::<Vec<_>>());
+        assert_eq!(a.len().unwrap(), 0);
+    }
+
+    #[test]
+    fn namespaces_are_sibling_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, ns_name) in [
+            ("memo.msgpack", "memo.fib.msgpack"),
+            ("memo.json", "memo.fib.json"),
+            ("memo", "memo.fib"),
+        ] {
+            let a: FileArchive<u64, u64> = open(&dir.path().join(name));
+            let fib = a.namespaced("fib").unwrap();
+            assert_eq!(fib.path(), dir.path().join(ns_name));
+            assert_eq!(fib.namespace(), "fib");
+            fib.insert(1, 10).unwrap();
+            a.insert(1, 20).unwrap();
+            assert_eq!(fib.get(&1).unwrap(), Some(10));
+            assert_eq!(a.get(&1).unwrap(), Some(20));
+            // Namespaces are relative to the opened file, not nested.
+            let g = fib.namespaced("g").unwrap();
+            assert_eq!(g.path(), dir.path().join(ns_name.replace("fib", "g")));
+            let root = g.namespaced("").unwrap();
+            assert_eq!(root.path(), a.path());
+            assert_eq!(root.get(&1).unwrap(), Some(20));
+            for bad in ["a/b", "..", "x\0", "a\\b"] {
+                assert!(
+                    matches!(a.namespaced(bad), Err(Error::Config { .. })),
+                    "{bad:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn json_file_is_readable_json_with_any_key_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let a: FileArchive<(i32, String), Vec<f64>> = FileArchive::open(&path).unwrap();
+        a.insert_with_args((1, "x".into()), vec![0.5], Some(vec![0xde, 0xad]))
+            .unwrap();
+        a.insert((-2, "y".into()), vec![]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains('\n'), "pretty-printed: {text}");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["format"], "klepto-file");
+        assert_eq!(doc["version"], 1);
+        let entries = doc["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        let first = entries.iter().find(|e| e[0][0] == 1).unwrap();
+        assert_eq!(first[0], serde_json::json!([1, "x"]));
+        assert_eq!(first[1], serde_json::json!([0.5]));
+        assert_eq!(first[2], "dead");
+        let second = entries.iter().find(|e| e[0][0] == -2).unwrap();
+        assert!(second[2].is_null());
+    }
+
+    /// Checks that opening `bytes` as an archive of `V` fails with a
+    /// `Corrupt` error naming the path, and leaves the file as it was.
+    fn check_corrupt<V>(path: &Path, bytes: &[u8])
+    where
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        std::fs::write(path, bytes).unwrap();
+        assert_corrupt(FileArchive::<u64, V>::open(path).unwrap_err(), path);
+        assert_eq!(std::fs::read(path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn damaged_files_are_corrupt_and_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in paths(dir.path()) {
+            let a: FileArchive<u64, String> = open(&path);
+            a.extend((0..20).map(|i| (i, format!("value {i}"))).collect())
+                .unwrap();
+            let good = std::fs::read(&path).unwrap();
+            let n = good.len();
+            for cut in [0, 1, 5, 12, 13, n / 2, n - 3, n - 1] {
+                // A JSON document may end in whitespace.
+                if path.extension().unwrap() == "json" && cut == n - 1 {
+                    continue;
+                }
+                check_corrupt::<String>(&path, &good[..cut]);
+            }
+            check_corrupt::<String>(&path, b"garbage bytes, not an archive at all");
+            let mut flipped = good.clone();
+            flipped[n / 2] ^= 0x40;
+            if path.extension().unwrap() != "json" {
+                check_corrupt::<String>(&path, &flipped);
+            }
+            // The right file read as the wrong value type.
+            check_corrupt::<u64>(&path, &good);
+            let err = FileArchive::<u64, u64>::open(&path).unwrap_err();
+            assert!(err.to_string().contains("u64"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_file_damaged_after_open_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in paths(dir.path()) {
+            let a: FileArchive<u64, u64> = open(&path);
+            a.insert(1, 1).unwrap();
+            let garbage = b"{ not json, not msgpack".to_vec();
+            std::fs::write(&path, &garbage).unwrap();
+            assert_corrupt(a.get(&1).unwrap_err(), &path);
+            assert_corrupt(a.insert(2, 2).unwrap_err(), &path);
+            assert_corrupt(a.remove(&1).unwrap_err(), &path);
+            assert_corrupt(a.clear().unwrap_err(), &path);
+            assert_corrupt(a.extend(vec![(3, 3)]).unwrap_err(), &path);
+            assert!(a.iter().is_err());
+            assert_eq!(std::fs::read(&path).unwrap(), garbage);
+        }
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("m.msgpack");
+        match FileArchive::<u64, u64>::open(&path).unwrap_err() {
+            Error::Io { path: p, .. } => assert_eq!(p, path),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_second_handle_sees_every_write_of_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in paths(dir.path()) {
+            let a: FileArchive<u64, u64> = open(&path);
+            let b: FileArchive<u64, u64> = open(&path);
+            // Same-size rewrites in quick succession: only the inode tells
+            // the versions apart.
+            for i in 0..200 {
+                a.insert(0, i % 10).unwrap();
+                assert_eq!(b.get(&0).unwrap(), Some(i % 10));
+                b.insert(1, i % 10).unwrap();
+                assert_eq!(a.get(&1).unwrap(), Some(i % 10));
+            }
+            a.clear().unwrap();
+            assert!(b.is_empty().unwrap());
+            std::fs::remove_file(&path).unwrap();
+            assert!(b.is_empty().unwrap());
+            b.insert(5, 5).unwrap();
+            assert_eq!(a.get(&5).unwrap(), Some(5));
+        }
+    }
+
+    #[test]
+    fn a_reader_is_not_fooled_by_a_reused_inode() {
+        // b parses a version, then a replaces it twice with files of the
+        // same size within one timestamp tick: the second replacement may
+        // get the first version's inode number unless b keeps it taken.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.msgpack");
+        let a: FileArchive<u64, u64> = open(&path);
+        let b: FileArchive<u64, u64> = open(&path);
+        for i in 0..300 {
+            a.insert(0, i % 100).unwrap();
+            assert_eq!(b.get(&0).unwrap(), Some(i % 100));
+            a.insert(0, 100 + i % 100).unwrap();
+            a.insert(0, 200 + i % 50).unwrap();
+            assert_eq!(b.get(&0).unwrap(), Some(200 + i % 50), "round {i}");
+        }
+    }
+
+    #[test]
+    fn writers_with_separate_handles_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in paths(dir.path()) {
+            std::thread::scope(|s| {
+                for t in 0..4_u64 {
+                    let path = &path;
+                    s.spawn(move || {
+                        let a: FileArchive<u64, u64> = open(path);
+                        for i in 0..25 {
+                            a.insert(t * 1000 + i, i).unwrap();
+                            if i % 5 == 0 {
+                                a.extend(vec![(t * 1000 + 500 + i, i)]).unwrap();
+                            }
+                            if i % 10 == 9 {
+                                assert_eq!(a.remove(&(t * 1000 + i)).unwrap(), Some(i));
+                            }
+                        }
+                    });
+                }
+            });
+            let a: FileArchive<u64, u64> = open(&path);
+            let got: BTreeMap<u64, u64> = a.iter().unwrap().map(Result::unwrap).collect();
+            let mut want = BTreeMap::new();
+            for t in 0..4 {
+                for i in 0..25 {
+                    if i % 10 != 9 {
+                        want.insert(t * 1000 + i, i);
+                    }
+                    if i % 5 == 0 {
+                        want.insert(t * 1000 + 500 + i, i);
+                    }
+                }
+            }
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn clones_share_one_dictionary_and_debug_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.msgpack");
+        let a: FileArchive<u64, u64> = FileArchive::open(&path).unwrap();
+        let b = a.clone().durable(false);
+        b.insert(1, 1).unwrap();
+        assert_eq!(a.get(&1).unwrap(), Some(1));
+        let debug = format!("{a:?}");
+        assert!(
+            debug.contains("m.msgpack") && debug.contains("durable: true"),
+            "{debug}"
+        );
+        assert!(format!("{b:?}").contains("durable: false"));
+    }
+
+    #[test]
+    fn unencodable_values_leave_the_file_and_the_handle_consistent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        // JSON objects need string keys: a map keyed by tuples cannot be written.
+        let a: FileArchive<u64, HashMap<(u8, u8), u8>> = open(&path);
+        a.insert(1, HashMap::new()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let bad = HashMap::from([((1, 2), 3)]);
+        assert!(matches!(
+            a.insert(2, bad).unwrap_err(),
+            Error::Encode { .. }
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(a.len().unwrap(), 1);
+        assert_eq!(a.get(&2).unwrap(), None);
+    }
+}

@@ -1,0 +1,242 @@
+//! Filesystem helpers shared by the file and directory archives: atomic
+//! replacement of a file, directory fsync, advisory lock files, namespace
+//! checks. One implementation, so both backends get the same crash safety.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::{NamedTempFile, TempPath};
+
+use crate::{Error, Result};
+
+/// Prefix of every temporary file an archive writes; readers skip these.
+pub(crate) const TMP_PREFIX: &str = ".tmp-";
+
+/// A closure turning an `io::Error` into [`Error::Io`] naming `path`.
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses namespaces that would leave the archive's directory or name
+/// nothing: path separators, `..`, NUL, and `.` itself. `""` is allowed
+/// (the archive itself) and handled by the callers.
+pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
+    let bad = namespace == "." || namespace.contains("..") || namespace.contains(['/', '\\', '\0']);
+    if bad {
+        return Err(Error::config(format!(
+            "invalid archive namespace {namespace:?}: no path separators, `..`, `.` or NUL"
+        )));
+    }
+    Ok(())
+}
+
+/// Makes the directory entry changes in `dir` (renames, unlinks) durable.
+/// A no-op where directories cannot be opened (Windows).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Writes `bytes` to a new temporary file next to `path` (named
+/// `<prefix>…`), fsyncs it when `durable`, and returns it still unnamed:
+/// dropping the result deletes it, [`TempPath::persist`] renames it over
+/// `path`. Errors name `path`.
+pub(crate) fn stage(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<TempPath> {
+    let mut tmp = new_temp(path, prefix)?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(io_err(path))?;
+    }
+    Ok(tmp.into_temp_path())
+}
+
+/// Replaces `path` by a file holding `bytes`, all or nothing: a temporary
+/// file in the same directory, written, fsynced (if `durable`), renamed over
+/// `path`, then the directory fsynced (if `durable`). Readers see the old
+/// file or the new one, never a mix. Returns the new file, open for reading
+/// its metadata.
+pub(crate) fn write_atomic(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<File> {
+    let mut tmp = new_temp(path, prefix)?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(io_err(path))?;
+    }
+    let file = tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    if durable {
+        sync_dir(parent_dir(path))?;
+    }
+    Ok(file)
+}
+
+fn new_temp(path: &Path, prefix: &str) -> Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    // Archive files are ordinary files (0666 minus the umask), not the
+    // owner-only 0600 of a temporary file, so other users can share them.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(parent_dir(path)).map_err(io_err(path))
+}
+
+/// An advisory lock held on a lock file until dropped.
+///
+/// Each lock opens the lock file anew, so two locks taken in one process
+/// (two threads, two handles) exclude each other exactly like two locks in
+/// two processes do.
+#[derive(Debug)]
+pub(crate) struct LockGuard {
+    file: File,
+}
+
+impl LockGuard {
+    /// Waits for an exclusive lock on `path` (created if absent).
+    pub(crate) fn exclusive(path: &Path) -> Result<Self> {
+        let file = open_lock_file(path)?;
+        file.lock().map_err(io_err(path))?;
+        Ok(LockGuard { file })
+    }
+
+    /// Waits for a shared lock on `path` (created if absent).
+    pub(crate) fn shared(path: &Path) -> Result<Self> {
+        let file = open_lock_file(path)?;
+        file.lock_shared().map_err(io_err(path))?;
+        Ok(LockGuard { file })
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // Closing the file releases the lock too; unlocking first makes the
+        // release independent of when the descriptor is closed.
+        let _ = self.file.unlock();
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+/// `path` with `suffix` appended to its file name (`a/memo.json` + `.lock`
+/// = `a/memo.json.lock`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Lowercase hexadecimal of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// The bytes of a hexadecimal string (either case), or `None` if it is not one.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    fn digit(c: u8) -> Option<u8> {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&bytes)).unwrap(), bytes);
+        assert_eq!(hex(&[0xab, 0x01]), "ab01");
+        assert_eq!(unhex("AB01"), Some(vec![0xab, 0x01]));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn namespaces_that_escape_are_refused() {
+        for bad in [".", "..", "a/b", "a\\b", "../x", "x..y", "a\0b"] {
+            assert!(
+                matches!(check_namespace(bad), Err(Error::Config { .. })),
+                "{bad:?}"
+            );
+        }
+        for good in ["", "fib", "f.g", "名前", "a-b_c"] {
+            assert!(check_namespace(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_atomic(&path, TMP_PREFIX, b"one", true).unwrap();
+        write_atomic(&path, TMP_PREFIX, b"two", false).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_io_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("f");
+        let err = write_atomic(&path, TMP_PREFIX, b"x", true).unwrap_err();
+        match err {
+            Error::Io { path: p, .. } => assert_eq!(p, path),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exclusive_locks_exclude_within_one_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.lock");
+        let first = LockGuard::exclusive(&path).unwrap();
+        let other = open_lock_file(&path).unwrap();
+        assert!(other.try_lock().is_err());
+        assert!(other.try_lock_shared().is_err());
+        drop(first);
+        assert!(other.try_lock().is_ok());
+    }
+}
