@@ -8,9 +8,13 @@
 mod dict;
 pub mod envelope;
 mod null;
+#[cfg(feature = "sqlite")]
+mod sql;
 
 pub use dict::DictArchive;
 pub use null::NullArchive;
+#[cfg(feature = "sqlite")]
+pub use sql::{SqlArchive, SqlDatabase};
 
 use crate::Result;
 
