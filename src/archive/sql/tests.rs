@@ -471,3 +471,31 @@ fn database_is_a_dictionary_of_tables() {
     let err = SqlDatabase::open(&format!("sqlite://{}?table=t", path.display())).unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
 }
+
+#[test]
+fn a_memo_persists_through_an_sql_archive() {
+    use crate::Memo;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let run = || {
+        let f = Memo::builder()
+            .lru(2)
+            .name("square")
+            .archive(SqlArchive::open(path.to_str().unwrap()).unwrap())
+            .build(|x: u64| x * x);
+        for x in 0..5 {
+            assert_eq!(f.call(x), x * x);
+        }
+        f.dump().unwrap();
+        f.info()
+    };
+    let first = run();
+    assert_eq!((first.misses, first.loads), (5, 0));
+    let second = run();
+    assert_eq!((second.misses, second.loads), (0, 5));
+    let db = SqlDatabase::open(path.to_str().unwrap()).unwrap();
+    assert!(db.contains("square").unwrap());
+    // (The memo does not pass encoded arguments to archives yet.)
+    let table = db.table::<crate::keymap::HashKey, u64>("square").unwrap();
+    assert_eq!(table.len().unwrap(), 5);
+}
