@@ -12,12 +12,16 @@ pub mod envelope;
 mod file;
 mod fs;
 mod null;
+#[cfg(feature = "sqlite")]
+mod sql;
 
 pub use cached::Cached;
 pub use dict::DictArchive;
 pub use dir::DirArchive;
 pub use file::FileArchive;
 pub use null::NullArchive;
+#[cfg(feature = "sqlite")]
+pub use sql::{SqlArchive, SqlDatabase};
 
 use crate::Result;
 
