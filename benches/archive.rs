@@ -142,11 +142,15 @@ fn sql_ops(c: &mut Criterion) {
     g.finish();
 }
 
+/// The memo of the bulk benches: `value` over `u64`, unbounded.
+type BulkMemo<A> = PlainMemo<fn(u64) -> Vec<u8>, u64, Vec<u8>, HashKeymap, Unbounded, A>;
+
 /// A memo holding `BULK` computed results, all unsaved, with archive `a`.
-fn full_memo<A: Archive<HashKey, Vec<u8>>>(
-    a: A,
-) -> PlainMemo<fn(u64) -> Vec<u8>, u64, Vec<u8>, HashKeymap, Unbounded, A> {
-    let memo = Memo::builder().inf().archive(a).build(value as fn(u64) -> Vec<u8>);
+fn full_memo<A: Archive<HashKey, Vec<u8>>>(a: A) -> BulkMemo<A> {
+    let memo = Memo::builder()
+        .inf()
+        .archive(a)
+        .build(value as fn(u64) -> Vec<u8>);
     for x in 0..BULK {
         memo.call(x);
     }
@@ -261,15 +265,54 @@ fn latency_table() {
         .durable(false);
 
     let mut rows: Vec<(&str, (f64, Duration, Duration))> = vec![
-        ("rusqlite baseline insert", latency(LATENCY_OPS, |i| baseline.insert(&keys[i], &v))),
-        ("SqlArchive insert", latency(LATENCY_OPS, |i| archive.insert(keys[i], v.clone()).expect("insert"))),
-        ("rusqlite baseline get", latency(LATENCY_OPS, |i| drop(black_box(baseline.get(&keys[i]))))),
-        ("SqlArchive get", latency(LATENCY_OPS, |i| drop(black_box(archive.get(&keys[i]).expect("get"))))),
-        ("FileArchive get (10k entries)", latency(LATENCY_OPS, |i| drop(black_box(file.get(&keys[i]).expect("get"))))),
-        ("FileArchive insert (10k entries)", latency(200, |i| file.insert(keys[i], v.clone()).expect("insert"))),
-        ("DirArchive insert, durable", latency(2_000, |i| durable.insert(keys[i], v.clone()).expect("insert"))),
-        ("DirArchive insert, durable(false)", latency(LATENCY_OPS, |i| quick.insert(keys[i], v.clone()).expect("insert"))),
-        ("DirArchive get", latency(LATENCY_OPS, |i| drop(black_box(quick.get(&keys[i % 2_000]).expect("get"))))),
+        (
+            "rusqlite baseline insert",
+            latency(LATENCY_OPS, |i| baseline.insert(&keys[i], &v)),
+        ),
+        (
+            "SqlArchive insert",
+            latency(LATENCY_OPS, |i| {
+                archive.insert(keys[i], v.clone()).expect("insert")
+            }),
+        ),
+        (
+            "rusqlite baseline get",
+            latency(LATENCY_OPS, |i| drop(black_box(baseline.get(&keys[i])))),
+        ),
+        (
+            "SqlArchive get",
+            latency(LATENCY_OPS, |i| {
+                drop(black_box(archive.get(&keys[i]).expect("get")))
+            }),
+        ),
+        (
+            "FileArchive get (10k entries)",
+            latency(LATENCY_OPS, |i| {
+                drop(black_box(file.get(&keys[i]).expect("get")))
+            }),
+        ),
+        (
+            "FileArchive insert (10k entries)",
+            latency(200, |i| file.insert(keys[i], v.clone()).expect("insert")),
+        ),
+        (
+            "DirArchive insert, durable",
+            latency(2_000, |i| {
+                durable.insert(keys[i], v.clone()).expect("insert")
+            }),
+        ),
+        (
+            "DirArchive insert, durable(false)",
+            latency(LATENCY_OPS, |i| {
+                quick.insert(keys[i], v.clone()).expect("insert")
+            }),
+        ),
+        (
+            "DirArchive get",
+            latency(LATENCY_OPS, |i| {
+                drop(black_box(quick.get(&keys[i % 2_000]).expect("get")))
+            }),
+        ),
     ];
     println!("\nlatency per single operation ({LATENCY_OPS} ops unless fewer are needed):");
     println!("| operation | ops/s | p50 | p99 |");

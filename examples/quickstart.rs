@@ -41,9 +41,15 @@ fn main() -> Result<(), klepto::Error> {
     let info = distance.info();
     println!("{info:?}");
     if info.loads == 0 {
-        println!("first run: {} misses computed; run me again to load them from {DB}", info.misses);
+        println!(
+            "first run: {} misses computed; run me again to load them from {DB}",
+            info.misses
+        );
     } else {
-        println!("second run: {} results loaded from {DB}, nothing recomputed", info.loads);
+        println!(
+            "second run: {} results loaded from {DB}, nothing recomputed",
+            info.loads
+        );
     }
 
     // Save what is in memory now (a memo also does this when dropped), then
@@ -52,18 +58,21 @@ fn main() -> Result<(), klepto::Error> {
     for item in distance.archive().iter()? {
         let (key, d) = item?;
         let args = distance.archive().args(&key)?;
-        let call = args.map_or(Ok("?".to_owned()), |a| describe_args(&a))?;
+        let call = args.map_or(Ok("(?)".to_owned()), |a| describe_args(&a))?;
         println!("  archived: distance{call} = {d:.3}  (key {key})");
     }
 
     // A memoized recursive function: the closure gets a handle to the memo.
-    let fib = Memo::builder().inf().build_recursive(|fib, n: u64| {
-        if n < 2 {
-            n
-        } else {
-            fib(n - 1) + fib(n - 2)
-        }
-    });
+    let fib =
+        Memo::builder().inf().build_recursive(
+            |fib, n: u64| {
+                if n < 2 {
+                    n
+                } else {
+                    fib(n - 1) + fib(n - 2)
+                }
+            },
+        );
     println!("fib(90) = {}  {:?}", fib.call(90), fib.info());
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use klepto::archive::{Archive, DirArchive, FileArchive, SqlArchive};
+use klepto::key::describe_args;
 use klepto::keymap::HashKey;
 use klepto::{CacheInfo, Error, KeyGen, Memo};
 use rand::{RngExt, SeedableRng};
@@ -116,8 +117,14 @@ fn output(child: Child) -> Vec<String> {
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .filter_map(|l| l.strip_prefix("OUT ").map(str::to_owned))
+        .filter_map(|l| out_line(l).map(str::to_owned))
         .collect()
+}
+
+/// What a child printed after `OUT ` on a line (the test harness may print
+/// its `test child ... ` prefix on the same line).
+fn out_line(line: &str) -> Option<&str> {
+    line.find("OUT ").map(|i| &line[i + 4..])
 }
 
 /// The child side: does nothing in a normal test run.
@@ -212,6 +219,12 @@ fn restart_loads_every_result_from_the_archive() {
             [format!("info hits=0 misses={CALLS} loads=0 errors=0")],
             "{kind:?}"
         );
+        // Hashed keys keep the call's arguments next to the result.
+        with_archive!(kind, &path, |a| {
+            let a = a.namespaced("f").unwrap();
+            let args = a.args(&key(5)).unwrap().expect("arguments stored");
+            assert_eq!(describe_args(&args).unwrap(), "(5,)", "{kind:?}");
+        });
         let second = output(spawn("second-run", kind, &path, &[]));
         assert_eq!(
             second,
@@ -261,7 +274,7 @@ fn sigkill_during_writes_loses_no_reported_write_and_damages_nothing() {
                 BufReader::new(stdout)
                     .lines()
                     .map_while(Result::ok)
-                    .filter_map(|l| l.strip_prefix("OUT done ")?.parse::<u64>().ok())
+                    .filter_map(|l| out_line(&l)?.strip_prefix("done ")?.parse::<u64>().ok())
                     .collect::<Vec<u64>>()
             });
             std::thread::sleep(Duration::from_millis(rng.random_range(20..120)));
@@ -338,9 +351,10 @@ fn a_damaged_entry_is_counted_recomputed_and_rewritten() {
         });
         damage_entry(kind, &path, &key(3));
         with_archive!(kind, &path, |a| {
+            let got = a.get(&key(3));
             assert!(
-                matches!(a.get(&key(3)), Err(Error::Corrupt { .. })),
-                "{kind:?}"
+                matches!(got, Err(Error::Corrupt { .. })),
+                "{kind:?}: {got:?}"
             );
             let memo = Memo::builder().inf().archive(a).build(f);
             for x in 0..10 {
@@ -386,7 +400,7 @@ fn damage_entry(kind: Kind, path: &Path, key: &HashKey) {
             let key_bytes = rmp_serde::to_vec(key).unwrap();
             let n = db
                 .execute(
-                    "UPDATE memo SET value = substr(value, 1, length(value) - 1) || x'00' WHERE key = ?1",
+                    "UPDATE memo SET value = value || x'00' WHERE key = ?1",
                     [key_bytes],
                 )
                 .unwrap();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::{Archive, Items};
+use super::{Archive, Items, WithArgs};
 use crate::Result;
 
 /// One entry kept in memory.
@@ -248,7 +248,7 @@ where
         self.memory.write().insert(key, Slot::new(value, args));
         Ok(())
     }
-    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+    fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
         let mut memory = self.memory.write();
         memory.extend(items.into_iter().map(|(k, v, a)| (k, Slot::new(v, a))));
         Ok(())
@@ -273,10 +273,9 @@ mod tests {
     use super::*;
     use crate::archive::DictArchive;
 
-    fn setup() -> (
-        DictArchive<u32, String>,
-        Cached<DictArchive<u32, String>, u32, String>,
-    ) {
+    type Front = Cached<DictArchive<u32, String>, u32, String>;
+
+    fn setup() -> (DictArchive<u32, String>, Front) {
         let disk = DictArchive::new();
         disk.extend(vec![(1, "one".into()), (2, "two".into())])
             .unwrap();

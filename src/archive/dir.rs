@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::envelope::{from_msgpack, to_msgpack, Envelope};
 use super::fs::{self, io_err, LockGuard};
-use super::{Archive, Items};
+use super::{Archive, Items, WithArgs};
 use crate::{Error, Result};
 
 const EXTENSION: &str = ".kle";
@@ -366,7 +366,7 @@ where
         Ok(())
     }
 
-    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+    fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::envelope::{from_msgpack, to_msgpack, Envelope};
 use super::fs::{self, io_err, LockGuard};
-use super::{Archive, Items};
+use super::{Archive, Items, WithArgs};
 use crate::{Error, Result};
 
 /// The in-memory dictionary: value and optional encoded arguments per key.
@@ -527,7 +527,7 @@ where
         })
     }
 
-    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+    fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
         self.write(|m| {
             let changed = !items.is_empty();
             m.reserve(items.len());

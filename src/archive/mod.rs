@@ -25,6 +25,10 @@ pub use sql::{SqlArchive, SqlDatabase};
 
 use crate::Result;
 
+/// An entry with the canonical encoding of its call's arguments, if known
+/// (see [`Archive::insert_with_args`]).
+pub type WithArgs<K, V> = (K, V, Option<Vec<u8>>);
+
 /// A fallible, streaming iterator over an archive's contents.
 pub type Items<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
 
@@ -105,7 +109,7 @@ pub trait Archive<K, V>: Send + Sync {
 
     /// [`extend`](Archive::extend) with each entry's encoded arguments (see
     /// [`insert_with_args`](Archive::insert_with_args)).
-    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+    fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
         self.extend(items.into_iter().map(|(k, v, _)| (k, v)).collect())
     }
 

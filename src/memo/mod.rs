@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use hashbrown::DefaultHashBuilder;
 
-use crate::archive::{Archive, NullArchive};
+use crate::archive::{Archive, NullArchive, WithArgs};
 use crate::key::keymap::{HashKeymap, Keymap};
 use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
@@ -298,7 +298,7 @@ where
     fn with_pending_args(
         &self,
         entries: Vec<(K::Key, F::Output)>,
-    ) -> Vec<(K::Key, F::Output, Option<Vec<u8>>)> {
+    ) -> Vec<WithArgs<K::Key, F::Output>> {
         entries
             .into_iter()
             .map(|(k, v)| {
@@ -392,7 +392,10 @@ where
         self.store.keys()
     }
 
-    /// Writes the whole memory to the archive, as one batch.
+    /// Writes the whole memory to the archive, as one batch: every result
+    /// not yet there (results loaded from the archive, and those already
+    /// written, are not written again, so the arguments stored with them
+    /// stay).
     ///
     /// ```
     /// use klepto::Memo;
@@ -405,14 +408,15 @@ where
     /// # Ok::<(), klepto::Error>(())
     /// ```
     pub fn dump(&self) -> Result<()> {
-        self.dump_entries(false)
+        self.dump_unsaved()
     }
 
-    fn dump_entries(&self, only_dirty: bool) -> Result<()> {
+    /// Writes the results not yet in the archive, as one batch.
+    fn dump_unsaved(&self) -> Result<()> {
         if self.archive.is_null() {
             return Ok(());
         }
-        let entries = self.store.take_for_dump(only_dirty);
+        let entries = self.store.take_unsaved();
         if entries.is_empty() {
             return Ok(());
         }
@@ -527,7 +531,7 @@ where
     /// Writes results not yet in the archive to it; failures are logged.
     fn drop(&mut self) {
         if self.archived() {
-            if let Err(e) = self.dump_entries(true) {
+            if let Err(e) = self.dump_unsaved() {
                 log::warn!("klepto: unsaved results lost on drop: {e}");
             }
         }

@@ -604,16 +604,15 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         }
     }
 
-    /// Copies of the entries to write to the archive (only the dirty ones,
-    /// or all), marked clean.
-    pub fn take_for_dump(&self, only_dirty: bool) -> Vec<(K, V)>
+    /// Copies of the entries not yet in the archive (dirty), marked clean.
+    pub fn take_unsaved(&self) -> Vec<(K, V)>
     where
         K: Clone,
     {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             for e in shard.data.lock().table.iter_mut() {
-                if e.dirty() || !only_dirty {
+                if e.dirty() {
                     e.set_dirty(false);
                     out.push((e.key.clone(), e.value.clone()));
                 }
@@ -694,8 +693,8 @@ mod tests {
         assert_eq!(s.get(h(&7), &7), Some(14));
         assert_eq!(s.hits(), 1);
         assert_eq!(s.peek(h(&100), &100), None);
-        assert_eq!(s.take_for_dump(true).len(), 100);
-        assert_eq!(s.take_for_dump(true).len(), 0, "dump marks entries clean");
+        assert_eq!(s.take_unsaved().len(), 100);
+        assert_eq!(s.take_unsaved().len(), 0, "dump marks entries clean");
         s.clear();
         assert_eq!((s.len(), s.hits()), (0, 0));
         assert_eq!(s.get(h(&7), &7), None);

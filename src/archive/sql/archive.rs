@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::sqlite::Db;
 use super::url::{check_table_name, quote_identifier, table_url, Target, DEFAULT_TABLE};
 use crate::archive::envelope::{from_msgpack, to_msgpack, Envelope};
-use crate::archive::{Archive, Items};
+use crate::archive::{Archive, Items, WithArgs};
 use crate::{Error, Result};
 
 /// Rows fetched per query while iterating.
@@ -204,7 +204,7 @@ where
         let mut stmt = conn
             .prepare_cached(&self.table.get)
             .map_err(|e| self.sql_error(e))?;
-        stmt.query_row([key], |row| row.get::<_, Vec<u8>>(0))
+        stmt.query_row([key], |row| row.get::<_, Stored>(0).map(|s| s.0))
             .optional()
             .map_err(|e| self.sql_error(e))
     }
@@ -258,11 +258,8 @@ where
         match rows.next().map_err(|e| self.sql_error(e))? {
             None => Ok(None),
             Some(row) => {
-                let stored = row
-                    .get_ref(0)
-                    .and_then(|v| v.as_blob().map_err(Into::into))
-                    .map_err(|e| self.sql_error(e))?;
-                self.decode_value(&key, stored).map(Some)
+                let stored: Stored = row.get(0).map_err(|e| self.sql_error(e))?;
+                self.decode_value(&key, &stored.0).map(Some)
             }
         }
     }
@@ -282,7 +279,7 @@ where
             let mut stmt = conn
                 .prepare_cached(&self.table.remove)
                 .map_err(|e| self.sql_error(e))?;
-            stmt.query_row([&key], |row| row.get::<_, Vec<u8>>(0))
+            stmt.query_row([&key], |row| row.get::<_, Stored>(0).map(|s| s.0))
                 .optional()
                 .map_err(|e| self.sql_error(e))?
         };
@@ -364,7 +361,7 @@ where
     }
 
     /// [`extend`](Archive::extend) with each entry's encoded arguments.
-    fn extend_with_args(&self, items: Vec<(K, V, Option<Vec<u8>>)>) -> Result<()> {
+    fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
         let rows = items
             .iter()
             .map(|(k, v, a)| Self::encode_entry(k, v, a.as_deref()))
@@ -447,8 +444,12 @@ impl<K, V> Pages<'_, K, V> {
         let with_values = self.with_values;
         let rows = stmt
             .query_map([&self.after], |row| {
-                let value = if with_values { row.get(1)? } else { Vec::new() };
-                Ok((row.get(0)?, value))
+                let value = if with_values {
+                    row.get::<_, Stored>(1)?.0
+                } else {
+                    Vec::new()
+                };
+                Ok((row.get::<_, Stored>(0)?.0, value))
             })
             .map_err(|e| archive.sql_error(e))?;
         for row in rows {
@@ -478,5 +479,22 @@ impl<K, V> Iterator for Pages<'_, K, V> {
             }
         }
         self.buffer.pop_front().map(Ok)
+    }
+}
+
+/// A stored key or value as bytes, whatever its SQL type: a blob as is,
+/// text as its bytes, anything else (a number, NULL) as no bytes. Data
+/// changed behind the archive's back then fails to decode and is reported
+/// as [`Error::Corrupt`](crate::Error::Corrupt), like any damaged entry,
+/// instead of as an SQL type error.
+struct Stored(Vec<u8>);
+
+impl rusqlite::types::FromSql for Stored {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        use rusqlite::types::ValueRef;
+        Ok(Stored(match value {
+            ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+            ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => Vec::new(),
+        }))
     }
 }
