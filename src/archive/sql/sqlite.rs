@@ -1,9 +1,11 @@
 //! SQLite connections: the pool, per-connection settings, table creation.
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, MutexGuard};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode};
@@ -27,6 +29,13 @@ const STATEMENT_CACHE: usize = 64;
 /// by every archive and table handle opened from it.
 pub(crate) struct Db {
     pool: Pool<SqliteConnectionManager>,
+    /// One connection kept out of the pool for the common, uncontended
+    /// case: taking it is a `try_lock` (about 20 ns) where a pool checkout
+    /// costs about 200 ns (a mutex, a condvar and two clock reads).
+    fast: Mutex<Conn>,
+    /// The pool has no connection but `fast` (a memory database): wait
+    /// for it instead of the pool.
+    single: bool,
     /// `sqlite:///abs/path` (no query), for `location()`.
     pub(crate) url: String,
     /// The path (or `:memory:`), the start of an entry's location in errors.
@@ -45,6 +54,33 @@ impl fmt::Debug for Db {
 }
 
 pub(crate) type Conn = PooledConnection<SqliteConnectionManager>;
+
+/// A connection lent by [`Db::conn`]: the fast one or one from the pool.
+pub(crate) enum ConnRef<'a> {
+    Fast(MutexGuard<'a, Conn>),
+    Pooled(Conn),
+}
+
+impl Deref for ConnRef<'_> {
+    type Target = Connection;
+    #[inline]
+    fn deref(&self) -> &Connection {
+        match self {
+            ConnRef::Fast(guard) => guard,
+            ConnRef::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for ConnRef<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Connection {
+        match self {
+            ConnRef::Fast(guard) => guard,
+            ConnRef::Pooled(conn) => conn,
+        }
+    }
+}
 
 impl Db {
     /// Opens the database of `target` (creating the file if missing) and
@@ -92,21 +128,37 @@ impl Db {
             .max_lifetime(None)
             .connection_timeout(BUSY_TIMEOUT * 3)
             .build_unchecked(manager);
+        let fast = pool.get().map_err(|e| Error::Archive {
+            location: url.clone(),
+            reason: format!("no database connection: {e}"),
+        })?;
         Ok(Db {
             pool,
+            fast: Mutex::new(fast),
+            single: size == 1,
             url,
             name,
             durable,
         })
     }
 
-    /// A connection from the pool.
+    /// A connection: the fast one if free, else one from the pool. Callers
+    /// never hold two at once (a memory database has only one).
     #[inline]
-    pub(crate) fn conn(&self) -> Result<Conn> {
-        self.pool.get().map_err(|e| Error::Archive {
-            location: self.url.clone(),
-            reason: format!("no database connection: {e}"),
-        })
+    pub(crate) fn conn(&self) -> Result<ConnRef<'_>> {
+        if let Some(fast) = self.fast.try_lock() {
+            return Ok(ConnRef::Fast(fast));
+        }
+        if self.single {
+            return Ok(ConnRef::Fast(self.fast.lock()));
+        }
+        self.pool
+            .get()
+            .map(ConnRef::Pooled)
+            .map_err(|e| Error::Archive {
+                location: self.url.clone(),
+                reason: format!("no database connection: {e}"),
+            })
     }
 
     /// Creates `table` if missing and checks it has `key` and `value`
