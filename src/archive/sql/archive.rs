@@ -209,10 +209,14 @@ where
             .map_err(|e| self.sql_error(e))
     }
 
-    fn write_batch(&self, rows: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+    /// Writes `rows` (encoded key, envelope) in one transaction.
+    fn write_batch(&self, mut rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
+        // In key order the B-tree fills page by page instead of at random
+        // places (hashed keys are random): far fewer page reads and splits.
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut conn = self.db.conn()?;
         // IMMEDIATE: take the write lock now (waiting up to the busy
         // timeout) rather than failing on a read-to-write upgrade later.
@@ -223,7 +227,7 @@ where
             let mut stmt = tx
                 .prepare_cached(&self.table.insert)
                 .map_err(|e| self.sql_error(e))?;
-            for (key, value) in rows {
+            for (key, value) in &rows {
                 stmt.execute((key, value)).map_err(|e| self.sql_error(e))?;
             }
         }
@@ -346,7 +350,7 @@ where
             .map(|(k, v)| Self::encode_entry(k, v, None))
             .collect::<Result<Vec<_>>>()?;
         drop(items);
-        self.write_batch(&rows)
+        self.write_batch(rows)
     }
 
     fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
@@ -367,7 +371,7 @@ where
             .map(|(k, v, a)| Self::encode_entry(k, v, a.as_deref()))
             .collect::<Result<Vec<_>>>()?;
         drop(items);
-        self.write_batch(&rows)
+        self.write_batch(rows)
     }
 
     /// The encoded arguments stored with `key`; a damaged entry is

@@ -211,5 +211,8 @@ fn init_connection(conn: &mut Connection, durable: bool) -> rusqlite::Result<()>
         "PRAGMA synchronous=FULL"
     } else {
         "PRAGMA synchronous=NORMAL"
-    })
+    })?;
+    // A page cache of up to 8 MiB per connection (SQLite's default is
+    // 2 MiB), so a table of a few megabytes is read from memory.
+    conn.execute_batch("PRAGMA cache_size=-8192")
 }
