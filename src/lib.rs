@@ -29,6 +29,38 @@
 //! runs (a *miss*). Adding an entry to a full memory evicts one entry chosen
 //! by the policy (into the archive, when one is attached), or with
 //! `.purge(true)` moves the whole memory to the archive.
+//!
+//! Archives that outlive the process: [`FileArchive`](archive::FileArchive)
+//! (one file), [`DirArchive`](archive::DirArchive) (a file per entry) and,
+//! with the default `sqlite` feature, [`SqlArchive`](archive::SqlArchive)
+//! (an SQLite table). Their writes are atomic, several processes may share
+//! one, and damaged data is reported as [`Error::Corrupt`], never read as
+//! an empty archive.
+//!
+//! ```
+//! use klepto::Memo;
+//! use klepto::archive::SqlArchive;
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("cache.db");
+//! # let path = path.to_str().unwrap();
+//! let square = Memo::builder()
+//!     .lru(100)
+//!     .name("square")                        // the table
+//!     .archive(SqlArchive::open(path)?)      // e.g. "cache.db"
+//!     .build(|x: u64| x * x);
+//! square.call(12);
+//! drop(square);                              // unsaved results are written
+//!
+//! let again = Memo::builder()
+//!     .lru(100)
+//!     .name("square")
+//!     .archive(SqlArchive::open(path)?)
+//!     .build(|x: u64| x * x);
+//! assert_eq!(again.call(12), 144);
+//! assert_eq!(again.info().loads, 1);         // from disk, not recomputed
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -305,6 +305,10 @@ fn sigkill_during_writes_loses_no_reported_write_and_damages_nothing() {
             !reported.is_empty(),
             "{kind:?}: no write completed in 20 rounds"
         );
+        println!(
+            "{kind:?}: 20 kills, {} reported writes all present, every entry decodes",
+            reported.len()
+        );
     }
 }
 
