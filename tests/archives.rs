@@ -38,10 +38,9 @@ fn names_and_versions_are_tables_of_one_database() {
     assert_eq!(cube_v2.info().loads, 0);
     drop(cube_v2);
 
-    // `memo` is the table of the handles as opened, before `.name` chose
-    // another: opening an archive creates its table.
+    // No `memo` table: the handles were opened only to be namespaced.
     let tables = SqlDatabase::open(&db).unwrap().tables().unwrap();
-    assert_eq!(tables, ["cube@1", "cube@2", "memo", "square"]);
+    assert_eq!(tables, ["cube@1", "cube@2", "square"]);
 }
 
 #[test]

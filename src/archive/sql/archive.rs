@@ -4,13 +4,17 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::sync::atomic::{
+    AtomicBool,
+    Ordering::{Acquire, Release},
+};
 use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::sqlite::Db;
+use super::sqlite::{ConnRef, Db};
 use super::url::{check_table_name, quote_identifier, table_url, Target, DEFAULT_TABLE};
 use crate::archive::envelope::{from_msgpack, to_msgpack, Envelope};
 use crate::archive::{Archive, Items, WithArgs};
@@ -24,6 +28,8 @@ const PAGE: usize = 512;
 #[derive(Debug)]
 pub(crate) struct Table {
     pub(crate) name: String,
+    /// Whether the table is known to exist (created at first use).
+    created: AtomicBool,
     location: String,
     get: String,
     contains: String,
@@ -36,10 +42,11 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    fn new(db: &Db, name: &str) -> Table {
+    fn new(db: &Db, name: &str, created: bool) -> Table {
         let q = quote_identifier(name);
         Table {
             name: name.to_owned(),
+            created: AtomicBool::new(created),
             location: table_url(&db.url, name, db.durable),
             get: format!("SELECT value FROM {q} WHERE key = ?1"),
             contains: format!("SELECT 1 FROM {q} WHERE key = ?1"),
@@ -123,7 +130,8 @@ impl<K, V> fmt::Debug for SqlArchive<K, V> {
 }
 
 impl<K, V> SqlArchive<K, V> {
-    /// Opens (creating if needed) the database and table named by `target`:
+    /// Opens (creating if needed) the database named by `target`, for the
+    /// table it names (created at the archive's first use):
     /// a path (`cache.db`, table `memo`) or a URL such as
     /// `sqlite:///abs/path/cache.db?table=fib`, `sqlite://relative/cache.db`
     /// or `sqlite::memory:`. URL parameters: `table` (default `memo`; any
@@ -138,19 +146,38 @@ impl<K, V> SqlArchive<K, V> {
     pub fn open(target: &str) -> Result<Self> {
         let target = Target::parse(target)?;
         let db = Arc::new(Db::open(&target)?);
-        Self::on_table(db, target.table.as_deref().unwrap_or(DEFAULT_TABLE))
+        let table = target.table.as_deref().unwrap_or(DEFAULT_TABLE);
+        check_table_name(table)?;
+        // Created at first use, so that a handle opened only to be
+        // `namespaced` leaves no empty table behind; an existing table is
+        // checked now.
+        db.check_table(table)?;
+        Ok(Self::with_table(db, table, false))
     }
 
     /// An archive on `table` of an open database, creating the table.
     pub(crate) fn on_table(db: Arc<Db>, table: &str) -> Result<Self> {
         check_table_name(table)?;
         db.create_table(table)?;
-        let table = Arc::new(Table::new(&db, table));
-        Ok(SqlArchive {
+        Ok(Self::with_table(db, table, true))
+    }
+
+    fn with_table(db: Arc<Db>, table: &str, created: bool) -> Self {
+        let table = Arc::new(Table::new(&db, table, created));
+        SqlArchive {
             db,
             table,
             types: PhantomData,
-        })
+        }
+    }
+
+    /// A connection, once the table exists.
+    fn conn(&self) -> Result<ConnRef<'_>> {
+        if !self.table.created.load(Acquire) {
+            self.db.create_table(&self.table.name)?;
+            self.table.created.store(true, Release);
+        }
+        self.db.conn()
     }
 
     /// The name of the table this archive reads and writes.
@@ -200,7 +227,7 @@ where
 
     /// The stored envelope of `key`, still encoded.
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&self.table.get)
             .map_err(|e| self.sql_error(e))?;
@@ -217,7 +244,7 @@ where
         // In key order the B-tree fills page by page instead of at random
         // places (hashed keys are random): far fewer page reads and splits.
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         // IMMEDIATE: take the write lock now (waiting up to the busy
         // timeout) rather than failing on a read-to-write upgrade later.
         let tx = conn
@@ -254,7 +281,7 @@ where
     /// The value of `key`; a damaged entry is [`Error::Corrupt`].
     fn get(&self, key: &K) -> Result<Option<V>> {
         let key = to_msgpack(key, "an SQL archive key")?;
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&self.table.get)
             .map_err(|e| self.sql_error(e))?;
@@ -279,7 +306,7 @@ where
         // One statement, so one transaction: the row is read and deleted
         // atomically, even with other writers.
         let old = {
-            let conn = self.db.conn()?;
+            let conn = self.conn()?;
             let mut stmt = conn
                 .prepare_cached(&self.table.remove)
                 .map_err(|e| self.sql_error(e))?;
@@ -294,7 +321,7 @@ where
     /// Whether a row exists for `key` (its value is not checked).
     fn contains_key(&self, key: &K) -> Result<bool> {
         let key = to_msgpack(key, "an SQL archive key")?;
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&self.table.contains)
             .map_err(|e| self.sql_error(e))?;
@@ -302,7 +329,7 @@ where
     }
 
     fn len(&self) -> Result<usize> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&self.table.count)
             .map_err(|e| self.sql_error(e))?;
@@ -333,7 +360,7 @@ where
     }
 
     fn clear(&self) -> Result<()> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&self.table.clear)
             .map_err(|e| self.sql_error(e))?;
@@ -355,7 +382,7 @@ where
 
     fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
         let (key, value) = Self::encode_entry(&key, &value, args.as_deref())?;
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&self.table.insert)
             .map_err(|e| self.sql_error(e))?;
@@ -443,7 +470,7 @@ impl<K, V> Pages<'_, K, V> {
         } else {
             &archive.table.page_keys
         };
-        let conn = archive.db.conn()?;
+        let conn = archive.conn()?;
         let mut stmt = conn.prepare_cached(sql).map_err(|e| archive.sql_error(e))?;
         let with_values = self.with_values;
         let rows = stmt

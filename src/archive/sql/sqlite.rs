@@ -175,7 +175,35 @@ impl Db {
              (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
         ))
         .map_err(err)?;
-        // A table of the same name made by someone else: fail now, clearly.
+        drop(conn);
+        self.check_columns(table)
+    }
+
+    /// Checks that `table`, if it exists, has `key` and `value` columns.
+    pub(crate) fn check_table(&self, table: &str) -> Result<()> {
+        let conn = self.conn()?;
+        let exists = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                [table],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| Error::Archive {
+                location: format!("{} table {table}", self.url),
+                reason: e.to_string(),
+            })?
+            > 0;
+        drop(conn);
+        if exists {
+            self.check_columns(table)?;
+        }
+        Ok(())
+    }
+
+    /// A table of the same name made by someone else: fail now, clearly.
+    fn check_columns(&self, table: &str) -> Result<()> {
+        let quoted = quote_identifier(table);
+        let conn = self.conn()?;
         conn.prepare(&format!("SELECT key, value FROM {quoted} LIMIT 0"))
             .map_err(|e| Error::Archive {
                 location: format!("{} table {table}", self.url),
