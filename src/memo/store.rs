@@ -31,7 +31,7 @@
 
 use std::cell::Cell;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use hashbrown::HashTable;
@@ -119,8 +119,6 @@ struct Shard<K, V> {
     data: Mutex<ShardData<K, V>>,
     /// Signalled when a flight of this shard ends.
     ended: Condvar,
-    /// The log holds touches: lets a replay skip idle shards without locking.
-    pending: AtomicBool,
 }
 
 /// Where a slot's entry is, and which entry it is.
@@ -275,6 +273,9 @@ fn end_flight<K: Eq, V: Clone>(
 pub(crate) struct Store<K, V, P> {
     shards: Box<[Shard<K, V>]>,
     core: Mutex<Core<P>>,
+    /// Bit `i` set: shard `i`'s log may hold touches. One word for a replay
+    /// to read instead of a flag on every shard's cache line.
+    pending: AtomicU64,
 }
 
 impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
@@ -289,7 +290,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     hits: 0,
                 }),
                 ended: Condvar::new(),
-                pending: AtomicBool::new(false),
             })
             .collect();
         Store {
@@ -302,6 +302,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 replay: Vec::new(),
                 ordered: Vec::new(),
             }),
+            pending: AtomicU64::new(0),
         }
     }
 
@@ -328,7 +329,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     where
         K: Clone,
     {
-        let home = self.shard_of(hash);
+        let index = self.shard_index(hash);
+        let home = &self.shards[index];
         let mut guard = home.data.lock();
         let shard = &mut *guard;
         let Some(entry) = shard.table.find(hash, |e| e.key == *key) else {
@@ -347,7 +349,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         shard.log.push(touch);
         let logged = shard.log.len();
         if logged == 1 {
-            home.pending.store(true, Relaxed);
+            self.pending.fetch_or(1 << index, Relaxed);
         }
         drop(guard);
         if logged >= LOG_LIMIT {
@@ -440,12 +442,14 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             return;
         }
         let mut touches = std::mem::take(&mut core.replay);
-        for shard in self.shards.iter() {
-            if shard.pending.load(Relaxed) {
-                let mut data = shard.data.lock();
-                touches.append(&mut data.log);
-                shard.pending.store(false, Relaxed);
-            }
+        // A hit that logs into an emptied shard after this swap sets its bit
+        // again; one that logs before its shard is drained here is drained
+        // with it (a stale bit only costs the next replay one lock).
+        let mut pending = self.pending.swap(0, Relaxed);
+        while pending != 0 {
+            let index = pending.trailing_zeros() as usize;
+            pending &= pending - 1;
+            touches.append(&mut self.shards[index].data.lock().log);
         }
         let ordered = order_by_stamp(&mut touches, &mut core.ordered);
         for t in ordered.iter() {
@@ -584,7 +588,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         for shard in self.shards.iter() {
             let mut data = shard.data.lock();
             data.log.clear();
-            shard.pending.store(false, Relaxed);
             let shard = &mut *data;
             all.extend(shard.table.drain().map(|e| (e.key, e.value)));
         }
