@@ -133,27 +133,23 @@ fn describe(rd: &mut Reader<'_>) -> R<String> {
         _ => return Err(rd.bad("not a key: expected the schema version")),
     }
     let n = match rd.marker()? {
-        m @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => rd.array_len(m)?,
+        m @ (Marker::FixArray(_) | Marker::Array16 | Marker::Array32) => rd.len(m)?,
         _ => return Err(rd.bad("not a key: expected the array of positions")),
     };
     let mut body = String::new();
     write_tuple_with(&mut body, n, |out, _| value(rd, out, 1))?;
-    let text = if top == 3 {
-        let name = rd.str()?;
-        let mut text = String::with_capacity(name.len() + body.len());
-        text.push_str(name);
-        text.push_str(&body);
-        text
-    } else {
-        body
-    };
+    if top == 3 {
+        // A typed struct argument's name follows the positions in the bytes
+        // but comes first in the text.
+        body.insert_str(0, rd.str()?);
+    }
     if rd.pos != rd.buf.len() {
         return Err(rd.bad(format!(
             "{} trailing bytes after the key",
             rd.buf.len() - rd.pos
         )));
     }
-    Ok(text)
+    Ok(body)
 }
 
 /// One value, written to `out` as `Value`'s `Display` writes it.
@@ -233,11 +229,11 @@ fn value(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
             write_bytes_literal(out, b)?;
         }
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            let n = rd.array_len(m)?;
+            let n = rd.len(m)?;
             array(rd, out, n, deeper(rd, depth)?)?;
         }
         Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
-            let n = rd.map_len(m)?;
+            let n = rd.len(m)?;
             map(rd, out, n, deeper(rd, depth)?)?;
         }
         Marker::FixExt1 => {
@@ -351,7 +347,7 @@ fn parenthesized(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
 /// A struct's `{field: value, ...}` map, in declaration order.
 fn fields(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
     let n = match rd.marker()? {
-        m @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => rd.map_len(m)?,
+        m @ (Marker::FixMap(_) | Marker::Map16 | Marker::Map32) => rd.len(m)?,
         _ => return Err(rd.bad("expected a struct's map of fields")),
     };
     write_fields_with(out, n, |out, _| {
@@ -466,14 +462,6 @@ impl<'a> Reader<'a> {
             return Err(self.bad_at(start, "length not in its smallest encoding"));
         }
         usize::try_from(len).map_err(|_| self.bad_at(start, "length too large"))
-    }
-
-    fn array_len(&mut self, m: Marker) -> R<usize> {
-        self.len(m)
-    }
-
-    fn map_len(&mut self, m: Marker) -> R<usize> {
-        self.len(m)
     }
 
     /// The string after str marker `m`.

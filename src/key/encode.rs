@@ -89,8 +89,7 @@ fn len32(len: usize, what: &str) -> Result<u32> {
 /// typed argument name if any) to `buf`.
 pub(crate) fn encode_positions_into(p: &Positions, buf: &mut Vec<u8>) -> Result<()> {
     let name = p.type_name();
-    mp::write_array_len(buf, if name.is_some() { 3 } else { 2 }).map_err(write_err)?;
-    mp::write_pfix(buf, SCHEMA_VERSION).map_err(write_err)?;
+    write_key_header(buf, name.is_some())?;
     let values = p.values();
     mp::write_array_len(buf, len32(values.len(), "argument list")?).map_err(write_err)?;
     for v in values {
@@ -233,10 +232,7 @@ pub(crate) fn encode_value_into(v: &Value, buf: &mut Vec<u8>) -> Result<()> {
         Value::U128(u) => write_u128(buf, *u)?,
         Value::Float(x) => write_float(buf, *x)?,
         Value::Str(s) => write_str(buf, s)?,
-        Value::Bytes(b) => {
-            mp::write_bin_len(buf, len32(b.len(), "byte string")?).map_err(write_err)?;
-            buf.extend_from_slice(b);
-        }
+        Value::Bytes(b) => write_bin(buf, b)?,
         Value::Seq(items) => {
             mp::write_array_len(buf, len32(items.len(), "sequence")?).map_err(write_err)?;
             for item in items {
@@ -261,9 +257,7 @@ pub(crate) fn encode_value_into(v: &Value, buf: &mut Vec<u8>) -> Result<()> {
             }
         }
         Value::Struct { name, fields } => {
-            mp::write_array_len(buf, 3).map_err(write_err)?;
-            write_marker(buf, EXT_STRUCT);
-            write_opt_name(buf, *name)?;
+            write_struct_header(buf, *name)?;
             mp::write_map_len(buf, len32(fields.len(), "struct")?).map_err(write_err)?;
             for (k, v) in fields {
                 write_str(buf, k)?;
@@ -275,20 +269,53 @@ pub(crate) fn encode_value_into(v: &Value, buf: &mut Vec<u8>) -> Result<()> {
             variant,
             payload,
         } => {
-            mp::write_array_len(buf, 4).map_err(write_err)?;
-            write_marker(buf, EXT_VARIANT);
-            write_opt_name(buf, *name)?;
-            write_str(buf, variant)?;
+            write_variant_header(buf, *name, variant)?;
             encode_value_into(payload, buf)?;
         }
         Value::Typed { ty, value } => {
-            mp::write_array_len(buf, 3).map_err(write_err)?;
-            write_marker(buf, EXT_TYPED);
-            write_str(buf, ty)?;
+            write_typed_header(buf, ty)?;
             encode_value_into(value, buf)?;
         }
     }
     Ok(())
+}
+
+// The headers below are shared with the streaming fast path, so both write
+// the same bytes from one definition.
+
+/// `[SCHEMA_VERSION, ` (the positions follow), with room for the argument's
+/// type name after them when `named`.
+#[inline]
+pub(crate) fn write_key_header(buf: &mut Vec<u8>, named: bool) -> Result<()> {
+    mp::write_array_len(buf, if named { 3 } else { 2 }).map_err(write_err)?;
+    mp::write_pfix(buf, SCHEMA_VERSION).map_err(write_err)
+}
+
+/// `[STRUCT, name|nil, ` (the map of fields follows).
+pub(crate) fn write_struct_header(buf: &mut Vec<u8>, name: Option<&str>) -> Result<()> {
+    mp::write_array_len(buf, 3).map_err(write_err)?;
+    write_marker(buf, EXT_STRUCT);
+    write_opt_name(buf, name)
+}
+
+/// `[VARIANT, enum|nil, "variant", ` (the payload follows).
+pub(crate) fn write_variant_header(
+    buf: &mut Vec<u8>,
+    name: Option<&str>,
+    variant: &str,
+) -> Result<()> {
+    mp::write_array_len(buf, 4).map_err(write_err)?;
+    write_marker(buf, EXT_VARIANT);
+    write_opt_name(buf, name)?;
+    write_str(buf, variant)
+}
+
+/// `[TYPED, "ty", ` (the value follows).
+#[inline]
+pub(crate) fn write_typed_header(buf: &mut Vec<u8>, ty: &str) -> Result<()> {
+    mp::write_array_len(buf, 3).map_err(write_err)?;
+    write_marker(buf, EXT_TYPED);
+    write_str(buf, ty)
 }
 
 fn write_opt_name(buf: &mut Vec<u8>, name: Option<&str>) -> Result<()> {
@@ -296,6 +323,13 @@ fn write_opt_name(buf: &mut Vec<u8>, name: Option<&str>) -> Result<()> {
         Some(n) => write_str(buf, n),
         None => mp::write_nil(buf).map_err(write_err),
     }
+}
+
+/// A byte string (bin8, bin16, bin32).
+pub(crate) fn write_bin(buf: &mut Vec<u8>, b: &[u8]) -> Result<()> {
+    mp::write_bin_len(buf, len32(b.len(), "byte string")?).map_err(write_err)?;
+    buf.extend_from_slice(b);
+    Ok(())
 }
 
 #[cfg(test)]

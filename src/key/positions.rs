@@ -37,8 +37,7 @@ pub struct Positions {
 }
 
 impl Positions {
-    /// Positions without names (for tests).
-    #[cfg(test)]
+    /// Positions without names.
     pub(crate) fn from_values(values: Vec<Value>) -> Self {
         Positions {
             values,
@@ -135,11 +134,7 @@ struct TopSerializer {
 
 /// One position holding the whole argument.
 fn single(v: Value) -> Positions {
-    Positions {
-        values: vec![v],
-        field_names: Vec::new(),
-        type_name: None,
-    }
+    Positions::from_values(vec![v])
 }
 
 /// Forwards a scalar `serialize_*` to the value serializer: one position.
@@ -160,7 +155,7 @@ impl ser::Serializer for TopSerializer {
     type SerializeTupleVariant =
         Single<<ValueSerializer as ser::Serializer>::SerializeTupleVariant>;
     type SerializeMap = Single<<ValueSerializer as ser::Serializer>::SerializeMap>;
-    type SerializeStruct = TopStruct;
+    type SerializeStruct = TopSeq;
     type SerializeStructVariant =
         Single<<ValueSerializer as ser::Serializer>::SerializeStructVariant>;
 
@@ -192,11 +187,7 @@ impl ser::Serializer for TopSerializer {
 
     /// `()`: a function of no arguments has no positions.
     fn serialize_unit(self) -> Result<Positions, SerError> {
-        Ok(Positions {
-            values: Vec::new(),
-            field_names: Vec::new(),
-            type_name: None,
-        })
+        Ok(Positions::from_values(Vec::new()))
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -223,19 +214,11 @@ impl ser::Serializer for TopSerializer {
     }
 
     fn serialize_tuple(self, len: usize) -> Result<TopSeq, SerError> {
-        Ok(TopSeq {
-            inner: self.inner,
-            values: Vec::with_capacity(len.min(4096)),
-            type_name: None,
-        })
+        Ok(TopSeq::new(self.inner, len, None))
     }
 
     fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<TopSeq, SerError> {
-        Ok(TopSeq {
-            inner: self.inner,
-            values: Vec::with_capacity(len.min(4096)),
-            type_name: self.inner.name(name),
-        })
+        Ok(TopSeq::new(self.inner, len, self.inner.name(name)))
     }
 
     fn serialize_tuple_variant(
@@ -252,13 +235,10 @@ impl ser::Serializer for TopSerializer {
         ser::Serializer::serialize_map(self.inner, len).map(Single)
     }
 
-    fn serialize_struct(self, name: &'static str, len: usize) -> Result<TopStruct, SerError> {
-        Ok(TopStruct {
-            inner: self.inner,
-            values: Vec::with_capacity(len.min(4096)),
-            field_names: Vec::with_capacity(len.min(4096)),
-            type_name: self.inner.name(name),
-        })
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<TopSeq, SerError> {
+        let mut seq = TopSeq::new(self.inner, len, self.inner.name(name));
+        seq.field_names = Vec::with_capacity(len.min(4096));
+        Ok(seq)
     }
 
     fn serialize_struct_variant(
@@ -330,18 +310,34 @@ impl<B: ser::SerializeStructVariant<Ok = Value, Error = SerError>> ser::Serializ
     }
 }
 
-/// A tuple or tuple struct argument: its elements are the positions.
+/// A tuple, tuple struct or struct argument: its elements or fields are the
+/// positions (a struct's with their names).
 struct TopSeq {
     inner: ValueSerializer,
     values: Vec<Value>,
+    field_names: Vec<&'static str>,
     type_name: Option<&'static str>,
 }
 
 impl TopSeq {
+    fn new(inner: ValueSerializer, len: usize, type_name: Option<&'static str>) -> Self {
+        TopSeq {
+            inner,
+            values: Vec::with_capacity(len.min(4096)),
+            field_names: Vec::new(),
+            type_name,
+        }
+    }
+
+    fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
+        self.values.push(value.serialize(self.inner)?);
+        Ok(())
+    }
+
     fn finish(self) -> Result<Positions, SerError> {
         Ok(Positions {
             values: self.values,
-            field_names: Vec::new(),
+            field_names: self.field_names,
             type_name: self.type_name,
         })
     }
@@ -351,8 +347,7 @@ impl ser::SerializeTuple for TopSeq {
     type Ok = Positions;
     type Error = SerError;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.values.push(value.serialize(self.inner)?);
-        Ok(())
+        self.push(value)
     }
     fn end(self) -> Result<Positions, SerError> {
         self.finish()
@@ -363,23 +358,14 @@ impl ser::SerializeTupleStruct for TopSeq {
     type Ok = Positions;
     type Error = SerError;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.values.push(value.serialize(self.inner)?);
-        Ok(())
+        self.push(value)
     }
     fn end(self) -> Result<Positions, SerError> {
         self.finish()
     }
 }
 
-/// A struct argument: its fields are the positions, with names.
-struct TopStruct {
-    inner: ValueSerializer,
-    values: Vec<Value>,
-    field_names: Vec<&'static str>,
-    type_name: Option<&'static str>,
-}
-
-impl ser::SerializeStruct for TopStruct {
+impl ser::SerializeStruct for TopSeq {
     type Ok = Positions;
     type Error = SerError;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -387,16 +373,12 @@ impl ser::SerializeStruct for TopStruct {
         key: &'static str,
         value: &T,
     ) -> Result<(), SerError> {
-        self.values.push(value.serialize(self.inner)?);
+        self.push(value)?;
         self.field_names.push(key);
         Ok(())
     }
     fn end(self) -> Result<Positions, SerError> {
-        Ok(Positions {
-            values: self.values,
-            field_names: self.field_names,
-            type_name: self.type_name,
-        })
+        self.finish()
     }
 }
 
@@ -480,15 +462,14 @@ pub fn round_float(x: f64, t: i32) -> f64 {
     if !x.is_finite() {
         return canonical_float(x);
     }
+    let p = pow10(t.unsigned_abs());
     let r = if t >= 0 {
-        let p = pow10(t.unsigned_abs());
         let y = x * p;
         if !y.is_finite() {
             return canonical_float(x);
         }
         y.round_ties_even() / p
     } else {
-        let p = pow10(t.unsigned_abs());
         if !p.is_finite() {
             return 0.0;
         }
@@ -528,19 +509,18 @@ fn round_deep(v: &mut Value, t: i32) -> bool {
             changed
         }
         Value::Map(entries) => {
-            let mut keys_changed = false;
             let mut changed = false;
             for (k, val) in entries.iter_mut() {
-                keys_changed |= round_deep(k, t);
+                changed |= round_deep(k, t);
                 changed |= round_deep(val, t);
             }
-            if keys_changed || changed {
+            if changed {
                 // Rounding can make keys equal: the value then breaks the tie,
                 // so re-sort whenever anything changed. Encoding cannot fail
                 // for a map that was encoded before.
                 let _ = sort_map(entries);
             }
-            keys_changed || changed
+            changed
         }
         Value::Struct { fields, .. } => {
             let mut changed = false;

@@ -64,11 +64,6 @@ pub(crate) struct ValueSerializer {
 }
 
 impl ValueSerializer {
-    #[inline]
-    fn inner(self) -> Self {
-        self
-    }
-
     /// Wraps `v` with its type name when typed.
     #[inline]
     pub(crate) fn scalar(self, ty: &'static str, v: Value) -> Value {
@@ -152,7 +147,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(self.scalar("None", Value::Null))
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> R {
-        value.serialize(self.inner())
+        value.serialize(self)
     }
     fn serialize_unit(self) -> R {
         Ok(self.scalar("()", Value::Null))
@@ -168,7 +163,7 @@ impl ser::Serializer for ValueSerializer {
         })
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> R {
-        let v = value.serialize(self.inner())?;
+        let v = value.serialize(self)?;
         Ok(self.scalar(name, v))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -178,7 +173,7 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         value: &T,
     ) -> R {
-        let v = value.serialize(self.inner())?;
+        let v = value.serialize(self)?;
         Ok(Value::Variant {
             name: self.name(name),
             variant,
@@ -213,14 +208,14 @@ impl ser::Serializer for ValueSerializer {
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapBuilder, SerError> {
         Ok(MapBuilder {
-            ser: self.inner(),
+            ser: self,
             entries: Vec::with_capacity(len.unwrap_or(0).min(4096)),
             pending: None,
         })
     }
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<StructBuilder, SerError> {
         Ok(StructBuilder {
-            ser: self.inner(),
+            ser: self,
             name: self.name(name),
             variant: None,
             fields: Vec::with_capacity(len.min(4096)),
@@ -234,7 +229,7 @@ impl ser::Serializer for ValueSerializer {
         len: usize,
     ) -> Result<StructBuilder, SerError> {
         Ok(StructBuilder {
-            ser: self.inner(),
+            ser: self,
             name: self.name(name),
             variant: Some(variant),
             fields: Vec::with_capacity(len.min(4096)),
@@ -267,7 +262,7 @@ impl SeqBuilder {
     }
 
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.items.push(value.serialize(self.ser.inner())?);
+        self.items.push(value.serialize(self.ser)?);
         Ok(())
     }
 
@@ -369,7 +364,7 @@ impl ser::SerializeMap for MapBuilder {
 /// Sorts map entries by the canonical encoding of the key, then of the value
 /// (msgpack values are self-delimiting, so comparing the concatenation is
 /// comparing key first, value second).
-pub(crate) fn sort_map(entries: &mut [(Value, Value)]) -> Result<(), SerError> {
+pub(crate) fn sort_map(entries: &mut Vec<(Value, Value)>) -> Result<(), SerError> {
     if entries.len() < 2 {
         return Ok(());
     }
@@ -380,18 +375,11 @@ pub(crate) fn sort_map(entries: &mut [(Value, Value)]) -> Result<(), SerError> {
         encode_value_into(v, &mut buf).map_err(|e| SerError(e.to_string()))?;
         encoded.push(buf);
     }
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by(|&a, &b| encoded[a].cmp(&encoded[b]));
-    // Apply the permutation.
-    let mut taken: Vec<Option<(Value, Value)>> = entries
-        .iter_mut()
-        .map(|e| Some(std::mem::replace(e, (Value::Null, Value::Null))))
-        .collect();
-    for (slot, &i) in entries.iter_mut().zip(&order) {
-        if let Some(e) = taken[i].take() {
-            *slot = e;
-        }
-    }
+    // Only now that nothing can fail are the entries moved out.
+    let mut keyed: Vec<(Vec<u8>, (Value, Value))> =
+        encoded.into_iter().zip(entries.drain(..)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.extend(keyed.into_iter().map(|(_, e)| e));
     Ok(())
 }
 

@@ -16,8 +16,9 @@ use serde::ser::{self, Serialize};
 
 use super::config::{Ignore, KeyConfig};
 use super::encode::{
-    write_float, write_int, write_marker, write_str, EXT_IGNORED, EXT_STRUCT, EXT_TUPLE, EXT_TYPED,
-    EXT_VARIANT, SCHEMA_VERSION,
+    write_bin, write_float, write_int, write_key_header, write_marker, write_str,
+    write_struct_header, write_typed_header, write_u128, write_variant_header, EXT_IGNORED,
+    EXT_TUPLE,
 };
 use super::positions::round_float;
 
@@ -129,22 +130,6 @@ impl Header {
     }
 }
 
-/// `[TYPED, "ty", ...` (the value follows).
-#[inline]
-fn typed_header(buf: &mut Vec<u8>, ty: &str) -> Res {
-    ok(mp::write_array_len(buf, 3))?;
-    write_marker(buf, EXT_TYPED);
-    ok(write_str(buf, ty))
-}
-
-#[inline]
-fn opt_name(buf: &mut Vec<u8>, name: Option<&str>) -> Res {
-    match name {
-        Some(n) => ok(write_str(buf, n)),
-        None => ok(mp::write_nil(buf)),
-    }
-}
-
 // ----------------------------------------------------------------------------
 // The value encoder.
 
@@ -159,6 +144,18 @@ struct Enc<'b> {
 }
 
 impl<'b> Enc<'b> {
+    /// The encoder of a top-level position: it rounds a float met here.
+    #[inline]
+    fn position(buf: &'b mut Vec<u8>, c: &KeyConfig) -> Self {
+        Enc {
+            buf,
+            typed: c.typed,
+            tol: c.tol,
+            round: true,
+            deep: c.deep,
+        }
+    }
+
     /// The encoder of a child (element, field, key, value, payload).
     #[inline]
     fn child(&mut self) -> Enc<'_> {
@@ -174,7 +171,7 @@ impl<'b> Enc<'b> {
     #[inline]
     fn scalar_type(&mut self, ty: &str) -> Res {
         if self.typed {
-            typed_header(self.buf, ty)?;
+            ok(write_typed_header(self.buf, ty))?;
         }
         Ok(())
     }
@@ -200,15 +197,24 @@ impl<'b> Enc<'b> {
 
     /// A signed integer that fits `i64`.
     #[inline]
-    fn sint(self, ty: &str, i: i64) -> Res {
+    fn sint(mut self, ty: &str, i: i64) -> Res {
         match u64::try_from(i) {
             Ok(u) => self.uint(ty, u),
             Err(_) => {
-                let mut this = self;
-                this.scalar_type(ty)?;
-                ok(mp::write_sint(this.buf, i))
+                self.scalar_type(ty)?;
+                ok(mp::write_sint(self.buf, i))
             }
         }
+    }
+
+    /// A float, rounded when this encoder rounds (its type already written).
+    #[inline]
+    fn float_untyped(self, x: f64) -> Res {
+        let x = match self.tol {
+            Some(t) if self.round => round_float(x, t),
+            _ => x,
+        };
+        ok(write_float(self.buf, x))
     }
 
     /// `[TUPLE, e...` with the declared element count.
@@ -224,19 +230,14 @@ impl<'b> Enc<'b> {
 
     /// `[STRUCT, name|nil, {` with the declared field count.
     fn strukt(self, name: Option<&str>, len: usize) -> Res<Compound<'b>> {
-        ok(mp::write_array_len(self.buf, 3))?;
-        write_marker(self.buf, EXT_STRUCT);
-        opt_name(self.buf, name)?;
+        ok(write_struct_header(self.buf, name))?;
         let header = Header::write(self.buf, Kind::Map, len32(len)?)?;
         Ok(Compound::new(self, header, 0))
     }
 
     /// `[VARIANT, enum|nil, "variant", ` (the payload follows).
     fn variant_header(&mut self, name: &'static str, variant: &str) -> Res {
-        ok(mp::write_array_len(self.buf, 4))?;
-        write_marker(self.buf, EXT_VARIANT);
-        opt_name(self.buf, self.name(name))?;
-        ok(write_str(self.buf, variant))
+        ok(write_variant_header(self.buf, self.name(name), variant))
     }
 }
 
@@ -441,7 +442,7 @@ impl<'b> ser::Serializer for Enc<'b> {
     }
     fn serialize_u128(mut self, v: u128) -> Res {
         self.scalar_type("u128")?;
-        ok(super::encode::write_u128(self.buf, v))
+        ok(write_u128(self.buf, v))
     }
     fn serialize_f32(mut self, v: f32) -> Res {
         self.scalar_type("f32")?;
@@ -464,9 +465,7 @@ impl<'b> ser::Serializer for Enc<'b> {
     }
     fn serialize_bytes(mut self, v: &[u8]) -> Res {
         self.scalar_type("bytes")?;
-        ok(mp::write_bin_len(self.buf, len32(v.len())?))?;
-        self.buf.extend_from_slice(v);
-        Ok(())
+        ok(write_bin(self.buf, v))
     }
     fn serialize_none(mut self) -> Res {
         self.scalar_type("None")?;
@@ -551,17 +550,6 @@ impl<'b> ser::Serializer for Enc<'b> {
     }
 }
 
-impl Enc<'_> {
-    #[inline]
-    fn float_untyped(self, x: f64) -> Res {
-        let x = match self.tol {
-            Some(t) if self.round => round_float(x, t),
-            _ => x,
-        };
-        ok(write_float(self.buf, x))
-    }
-}
-
 // ----------------------------------------------------------------------------
 // The top level: positions, masks.
 
@@ -570,13 +558,6 @@ impl Enc<'_> {
 struct Top<'b, 'c> {
     buf: &'b mut Vec<u8>,
     config: &'c KeyConfig,
-}
-
-/// Writes `[SCHEMA_VERSION, ` or `[SCHEMA_VERSION, ` with room for a name.
-#[inline]
-fn key_header(buf: &mut Vec<u8>, named: bool) -> Res {
-    ok(mp::write_array_len(buf, if named { 3 } else { 2 }))?;
-    ok(mp::write_pfix(buf, SCHEMA_VERSION))
 }
 
 /// Which masks hit position `i` (field name `field` for struct arguments):
@@ -622,7 +603,7 @@ struct TopSeq<'b, 'c> {
 impl<'b, 'c> TopSeq<'b, 'c> {
     #[inline(always)]
     fn new(top: Top<'b, 'c>, len: usize, type_name: Option<&'static str>) -> Res<Self> {
-        key_header(top.buf, type_name.is_some())?;
+        ok(write_key_header(top.buf, type_name.is_some()))?;
         let header = Header::write(top.buf, Kind::Array, len32(len)?)?;
         Ok(TopSeq {
             buf: top.buf,
@@ -636,23 +617,12 @@ impl<'b, 'c> TopSeq<'b, 'c> {
 
     #[inline]
     fn position<T: Serialize + ?Sized>(&mut self, field: Option<&str>, value: &T) -> Res {
-        let c = self.config;
-        let hits = if c.ignore.is_empty() {
-            0
-        } else {
-            mask_hits(c, self.count, field)
-        };
+        let hits = mask_hits(self.config, self.count, field);
         if hits != 0 {
             self.hits |= hits;
             write_marker(self.buf, EXT_IGNORED);
         } else {
-            value.serialize(Enc {
-                buf: self.buf,
-                typed: c.typed,
-                tol: c.tol,
-                round: true,
-                deep: c.deep,
-            })?;
+            value.serialize(Enc::position(self.buf, self.config))?;
         }
         self.count += 1;
         Ok(())
@@ -712,27 +682,36 @@ impl<'b, 'c> Top<'b, 'c> {
     #[inline]
     fn single(self) -> Res<Option<Enc<'b>>> {
         let c = self.config;
-        let hits = if c.ignore.is_empty() {
-            0
-        } else {
-            mask_hits(c, 0, None)
-        };
+        let hits = mask_hits(c, 0, None);
         if hits != all_masks(c) {
             return Err(Fallback);
         }
-        key_header(self.buf, false)?;
+        ok(write_key_header(self.buf, false))?;
         ok(mp::write_array_len(self.buf, 1))?;
         if hits != 0 {
             write_marker(self.buf, EXT_IGNORED);
             return Ok(None);
         }
-        Ok(Some(Enc {
-            buf: self.buf,
-            typed: c.typed,
-            tol: c.tol,
-            round: true,
-            deep: c.deep,
-        }))
+        Ok(Some(Enc::position(self.buf, c)))
+    }
+
+    /// Writes the single position with `f`, or only its ignored marker.
+    #[inline]
+    fn single_value(self, f: impl FnOnce(Enc<'b>) -> Res) -> Res {
+        match self.single()? {
+            Some(enc) => f(enc),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens the compound single position with `f`, or swallows its parts
+    /// when it is ignored.
+    #[inline]
+    fn single_compound<C>(self, f: impl FnOnce(Enc<'b>) -> Res<C>) -> Res<Either<C>> {
+        Ok(match self.single()? {
+            Some(enc) => Either::Write(f(enc)?),
+            None => Either::Skip,
+        })
     }
 }
 
@@ -741,68 +720,16 @@ macro_rules! top_single {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
         #[inline]
         fn $method(self, $($arg: $ty),*) -> Res {
-            match self.single()? {
-                Some(enc) => ser::Serializer::$method(enc, $($arg),*),
-                None => Ok(()),
-            }
+            self.single_value(|enc| ser::Serializer::$method(enc, $($arg),*))
         }
     )*};
 }
 
-/// A compound single position whose value is ignored: swallows the parts.
-struct Skip;
-
-impl ser::SerializeSeq for Skip {
-    type Ok = ();
-    type Error = Fallback;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, _value: &T) -> Res {
-        Ok(())
-    }
-    fn end(self) -> Res {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Skip {
-    type Ok = ();
-    type Error = Fallback;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _value: &T) -> Res {
-        Ok(())
-    }
-    fn end(self) -> Res {
-        Ok(())
-    }
-}
-
-impl ser::SerializeMap for Skip {
-    type Ok = ();
-    type Error = Fallback;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, _key: &T) -> Res {
-        Ok(())
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, _value: &T) -> Res {
-        Ok(())
-    }
-    fn end(self) -> Res {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for Skip {
-    type Ok = ();
-    type Error = Fallback;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, _value: &T) -> Res {
-        Ok(())
-    }
-    fn end(self) -> Res {
-        Ok(())
-    }
-}
-
-/// Either the encoder of a compound single position or [`Skip`].
+/// The encoder of a compound single position, or `Skip` when the position
+/// is ignored: it then swallows the parts.
 enum Either<C> {
     Write(C),
-    Skip(Skip),
+    Skip,
 }
 
 impl<C: ser::SerializeSeq<Ok = (), Error = Fallback>> ser::SerializeSeq for Either<C> {
@@ -811,13 +738,13 @@ impl<C: ser::SerializeSeq<Ok = (), Error = Fallback>> ser::SerializeSeq for Eith
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_element(value),
-            Either::Skip(s) => s.serialize_element(value),
+            Either::Skip => Ok(()),
         }
     }
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
-            Either::Skip(s) => ser::SerializeSeq::end(s),
+            Either::Skip => Ok(()),
         }
     }
 }
@@ -830,13 +757,13 @@ impl<C: ser::SerializeTupleVariant<Ok = (), Error = Fallback>> ser::SerializeTup
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_field(value),
-            Either::Skip(s) => s.serialize_field(value),
+            Either::Skip => Ok(()),
         }
     }
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
-            Either::Skip(s) => ser::SerializeTupleVariant::end(s),
+            Either::Skip => Ok(()),
         }
     }
 }
@@ -847,19 +774,19 @@ impl<C: ser::SerializeMap<Ok = (), Error = Fallback>> ser::SerializeMap for Eith
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_key(key),
-            Either::Skip(s) => s.serialize_key(key),
+            Either::Skip => Ok(()),
         }
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_value(value),
-            Either::Skip(s) => s.serialize_value(value),
+            Either::Skip => Ok(()),
         }
     }
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
-            Either::Skip(s) => ser::SerializeMap::end(s),
+            Either::Skip => Ok(()),
         }
     }
 }
@@ -872,13 +799,13 @@ impl<C: ser::SerializeStructVariant<Ok = (), Error = Fallback>> ser::SerializeSt
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_field(key, value),
-            Either::Skip(s) => s.serialize_field(key, value),
+            Either::Skip => Ok(()),
         }
     }
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
-            Either::Skip(s) => ser::SerializeStructVariant::end(s),
+            Either::Skip => Ok(()),
         }
     }
 }
@@ -917,10 +844,7 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Res {
-        match self.single()? {
-            Some(enc) => ser::Serializer::serialize_some(enc, value),
-            None => Ok(()),
-        }
+        self.single_value(|enc| ser::Serializer::serialize_some(enc, value))
     }
 
     /// `()`: no positions.
@@ -928,15 +852,12 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
         if !self.config.ignore.is_empty() {
             return Err(Fallback);
         }
-        key_header(self.buf, false)?;
+        ok(write_key_header(self.buf, false))?;
         ok(mp::write_array_len(self.buf, 0))
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Res {
-        match self.single()? {
-            Some(enc) => ser::Serializer::serialize_newtype_struct(enc, name, value),
-            None => Ok(()),
-        }
+        self.single_value(|enc| ser::Serializer::serialize_newtype_struct(enc, name, value))
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -946,19 +867,13 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
         variant: &'static str,
         value: &T,
     ) -> Res {
-        match self.single()? {
-            Some(enc) => {
-                ser::Serializer::serialize_newtype_variant(enc, name, index, variant, value)
-            }
-            None => Ok(()),
-        }
+        self.single_value(|enc| {
+            ser::Serializer::serialize_newtype_variant(enc, name, index, variant, value)
+        })
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Res<Self::SerializeSeq> {
-        Ok(match self.single()? {
-            Some(enc) => Either::Write(ser::Serializer::serialize_seq(enc, len)?),
-            None => Either::Skip(Skip),
-        })
+        self.single_compound(|enc| ser::Serializer::serialize_seq(enc, len))
     }
 
     #[inline(always)]
@@ -979,19 +894,13 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
         variant: &'static str,
         len: usize,
     ) -> Res<Self::SerializeTupleVariant> {
-        Ok(match self.single()? {
-            Some(enc) => Either::Write(ser::Serializer::serialize_tuple_variant(
-                enc, name, index, variant, len,
-            )?),
-            None => Either::Skip(Skip),
+        self.single_compound(|enc| {
+            ser::Serializer::serialize_tuple_variant(enc, name, index, variant, len)
         })
     }
 
     fn serialize_map(self, len: Option<usize>) -> Res<Self::SerializeMap> {
-        Ok(match self.single()? {
-            Some(enc) => Either::Write(ser::Serializer::serialize_map(enc, len)?),
-            None => Either::Skip(Skip),
-        })
+        self.single_compound(|enc| ser::Serializer::serialize_map(enc, len))
     }
 
     #[inline(always)]
@@ -1007,11 +916,8 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
         variant: &'static str,
         len: usize,
     ) -> Res<Self::SerializeStructVariant> {
-        Ok(match self.single()? {
-            Some(enc) => Either::Write(ser::Serializer::serialize_struct_variant(
-                enc, name, index, variant, len,
-            )?),
-            None => Either::Skip(Skip),
+        self.single_compound(|enc| {
+            ser::Serializer::serialize_struct_variant(enc, name, index, variant, len)
         })
     }
 }
