@@ -19,9 +19,13 @@ use std::num::NonZeroUsize;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use klepto::keymap::{RawKeymap, SerialKeymap, StringKeymap};
-use klepto::{KeyGen, Memo};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
+use klepto::keymap::{HashKeymap, RawKeymap, SerialKeymap, StringKeymap};
+use klepto::policy::Policy;
+use klepto::{KeyGen, Memo, MemoBuilder};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Zipf};
@@ -65,6 +69,29 @@ fn lru_cache(cap: usize) -> Mutex<lru::LruCache<u64, u64>> {
     ))
 }
 
+/// Benchmarks the hits of a memo of `f` configured by `builder` (with raw
+/// keys), pre-populated with `hot`, then checks that nothing missed.
+fn klepto_hits<P: Policy>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    builder: MemoBuilder<HashKeymap, P>,
+    hot: &[u64],
+    seq: &[u64],
+) {
+    let memo = builder.keymap(RawKeymap::new()).build(f);
+    for &k in hot {
+        memo.call(k);
+    }
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            for &k in seq {
+                black_box(memo.call(black_box(k)));
+            }
+        })
+    });
+    assert_eq!(memo.info().misses, HOT as u64, "{name}: every lookup a hit");
+}
+
 fn hit(c: &mut Criterion) {
     let (hot, seq) = hot_keys();
     let mut g = c.benchmark_group("hit");
@@ -72,26 +99,13 @@ fn hit(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(3));
 
-    let memo = Memo::builder()
-        .lru(CAPACITY)
-        .keymap(RawKeymap::new())
-        .build(f);
-    for &k in &hot {
-        memo.call(k);
-    }
-    g.bench_function("klepto_lru", |b| {
-        b.iter(|| {
-            for &k in &seq {
-                black_box(memo.call(black_box(k)));
-            }
-        })
-    });
-    assert_eq!(
-        memo.info().misses,
-        HOT as u64,
-        "klepto_lru: every lookup a hit"
+    klepto_hits(
+        &mut g,
+        "klepto_lru",
+        Memo::builder().lru(CAPACITY),
+        &hot,
+        &seq,
     );
-    drop(memo);
 
     let qc = quick_cache::sync::Cache::<u64, u64>::new(CAPACITY);
     for &k in &hot {
@@ -141,42 +155,14 @@ fn hit(c: &mut Criterion) {
     });
     drop(lr);
 
-    let memo = Memo::builder().inf().keymap(RawKeymap::new()).build(f);
-    for &k in &hot {
-        memo.call(k);
-    }
-    g.bench_function("klepto_inf", |b| {
-        b.iter(|| {
-            for &k in &seq {
-                black_box(memo.call(black_box(k)));
-            }
-        })
-    });
-    assert_eq!(
-        memo.info().misses,
-        HOT as u64,
-        "klepto_inf: every lookup a hit"
-    );
-    drop(memo);
+    klepto_hits(&mut g, "klepto_inf", Memo::builder().inf(), &hot, &seq);
 
-    let memo = Memo::builder()
-        .lfu(CAPACITY)
-        .keymap(RawKeymap::new())
-        .build(f);
-    for &k in &hot {
-        memo.call(k);
-    }
-    g.bench_function("klepto_lfu", |b| {
-        b.iter(|| {
-            for &k in &seq {
-                black_box(memo.call(black_box(k)));
-            }
-        })
-    });
-    assert_eq!(
-        memo.info().misses,
-        HOT as u64,
-        "klepto_lfu: every lookup a hit"
+    klepto_hits(
+        &mut g,
+        "klepto_lfu",
+        Memo::builder().lfu(CAPACITY),
+        &hot,
+        &seq,
     );
     g.finish();
 }

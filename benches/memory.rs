@@ -15,8 +15,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use klepto::keymap::RawKeymap;
-use klepto::Memo;
+use klepto::keymap::{HashKeymap, RawKeymap};
+use klepto::policy::Policy;
+use klepto::{Memo, MemoBuilder};
 
 /// The system allocator, counting the bytes currently allocated.
 struct Counting;
@@ -101,6 +102,17 @@ fn measure<C>(name: &'static str, fill: impl FnOnce() -> (C, usize)) -> Row {
     }
 }
 
+/// Builds the memo of `f` configured by `builder` (with raw keys) and calls
+/// it with keys `0..n`; returns it with the number of entries it holds.
+fn fill_memo<P: Policy>(builder: MemoBuilder<HashKeymap, P>, n: usize) -> (impl Sized, usize) {
+    let m = builder.keymap(RawKeymap::new()).build(f);
+    for k in 0..n as u64 {
+        m.call(k);
+    }
+    let size = m.info().size;
+    (m, size)
+}
+
 fn main() {
     // Criterion-style arguments are ignored; `--bench` means a real run.
     let bench = std::env::args().any(|a| a == "--bench");
@@ -108,28 +120,13 @@ fn main() {
 
     let rows = vec![
         measure("klepto Memo lru (RawKeymap)", || {
-            let m = Memo::builder().lru(n).keymap(RawKeymap::new()).build(f);
-            for k in 0..n as u64 {
-                m.call(k);
-            }
-            let size = m.info().size;
-            (m, size)
+            fill_memo(Memo::builder().lru(n), n)
         }),
         measure("klepto Memo lfu (RawKeymap)", || {
-            let m = Memo::builder().lfu(n).keymap(RawKeymap::new()).build(f);
-            for k in 0..n as u64 {
-                m.call(k);
-            }
-            let size = m.info().size;
-            (m, size)
+            fill_memo(Memo::builder().lfu(n), n)
         }),
         measure("klepto Memo inf (RawKeymap)", || {
-            let m = Memo::builder().inf().keymap(RawKeymap::new()).build(f);
-            for k in 0..n as u64 {
-                m.call(k);
-            }
-            let size = m.info().size;
-            (m, size)
+            fill_memo(Memo::builder().inf(), n)
         }),
         measure("lru::LruCache", || {
             let mut c = lru::LruCache::new(NonZeroUsize::new(n).expect("n > 0"));

@@ -11,6 +11,8 @@ use std::hash::Hash;
 use hashbrown::HashMap;
 use parking_lot::Mutex;
 
+use crate::archive::WithArgs;
+
 /// Encoded arguments by key, for results in memory and not yet archived.
 pub(crate) struct PendingArgs<Key> {
     /// `None` when the memo has no archive: every method is then a no-op.
@@ -30,10 +32,14 @@ impl<Key: Eq + Hash> PendingArgs<Key> {
         self.map.is_some()
     }
 
-    /// Remembers the encoding of `key`'s arguments until it is archived.
-    pub(crate) fn keep(&self, key: Key, args: Option<Vec<u8>>) {
+    /// Remembers the encoding of `key`'s arguments until it is archived (the
+    /// key is copied only when there is something to keep).
+    pub(crate) fn keep(&self, key: &Key, args: Option<Vec<u8>>)
+    where
+        Key: Clone,
+    {
         if let (Some(map), Some(args)) = (&self.map, args) {
-            map.lock().insert(key, args);
+            map.lock().insert(key.clone(), args);
         }
     }
 
@@ -43,7 +49,46 @@ impl<Key: Eq + Hash> PendingArgs<Key> {
         self.map.as_ref()?.lock().remove(key)
     }
 
-    /// A copy of the encoding of `key`'s arguments, left in place.
+    /// Pairs `entries` with the encodings of their arguments, taken out (the
+    /// entries are being archived, or have left memory unsaved). One lock
+    /// for the whole batch.
+    pub(crate) fn take_all<V>(&self, entries: Vec<(Key, V)>) -> Vec<WithArgs<Key, V>> {
+        self.attach(entries, |map, key| map.remove(key))
+    }
+
+    /// Pairs `entries` with copies of the encodings of their arguments, left
+    /// in place until [`forget`](Self::forget) (the write may fail). One lock
+    /// for the whole batch.
+    pub(crate) fn copy_all<V>(&self, entries: Vec<(Key, V)>) -> Vec<WithArgs<Key, V>> {
+        self.attach(entries, |map, key| map.get(key).cloned())
+    }
+
+    fn attach<V>(
+        &self,
+        entries: Vec<(Key, V)>,
+        mut args_of: impl FnMut(&mut HashMap<Key, Vec<u8>>, &Key) -> Option<Vec<u8>>,
+    ) -> Vec<WithArgs<Key, V>> {
+        let mut map = self.map.as_ref().map(|m| m.lock());
+        entries
+            .into_iter()
+            .map(|(k, v)| {
+                let args = map.as_deref_mut().and_then(|m| args_of(m, &k));
+                (k, v, args)
+            })
+            .collect()
+    }
+
+    /// Drops the encodings of `keys`' arguments (they were archived). One
+    /// lock for the whole batch.
+    pub(crate) fn forget(&self, keys: &[Key]) {
+        if let Some(map) = &self.map {
+            let mut map = map.lock();
+            keys.iter().for_each(|k| drop(map.remove(k)));
+        }
+    }
+
+    /// A copy of the encoding of `key`'s arguments, left in place (for tests).
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &Key) -> Option<Vec<u8>> {
         self.map.as_ref()?.lock().get(key).cloned()
     }
@@ -69,7 +114,7 @@ mod tests {
     #[test]
     fn disabled_keeps_nothing() {
         let p = PendingArgs::new(false);
-        p.keep(1, Some(vec![1]));
+        p.keep(&1, Some(vec![1]));
         assert_eq!(p.take(&1), None);
         assert!(!p.enabled());
     }
@@ -77,9 +122,9 @@ mod tests {
     #[test]
     fn keep_take_and_clear() {
         let p = PendingArgs::new(true);
-        p.keep(1, Some(vec![1]));
-        p.keep(2, None);
-        p.keep(3, Some(vec![3]));
+        p.keep(&1, Some(vec![1]));
+        p.keep(&2, None);
+        p.keep(&3, Some(vec![3]));
         assert_eq!(p.len(), 2);
         assert_eq!(p.get(&1), Some(vec![1]));
         assert_eq!(p.take(&1), Some(vec![1]));

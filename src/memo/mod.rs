@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use hashbrown::DefaultHashBuilder;
 
-use crate::archive::{Archive, NullArchive, WithArgs};
+use crate::archive::{Archive, NullArchive};
 use crate::key::keymap::{HashKeymap, Keymap};
 use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
@@ -151,7 +151,7 @@ where
     /// ```
     pub fn call(&self, args: F::Args) -> F::Output {
         match self.keymap.key(&args, &self.config) {
-            Ok(key) => match self.store.lookup(self.hasher.hash_one(&key), &key) {
+            Ok(key) => match self.store.lookup(self.hasher.hash_one(&key), key) {
                 Lookup::Hit(value) => value,
                 Lookup::Lead(leader) => self
                     .resolve(leader, args, false)
@@ -179,7 +179,7 @@ where
             .keymap
             .key(&args, &self.config)
             .inspect_err(|e| self.failed(Stage::Key, e))?;
-        match self.store.lookup(self.hasher.hash_one(&key), &key) {
+        match self.store.lookup(self.hasher.hash_one(&key), key) {
             Lookup::Hit(value) => Ok(value),
             Lookup::Lead(leader) => self.resolve(leader, args, true),
         }
@@ -266,7 +266,7 @@ where
             dirty = result.is_err();
         }
         if dirty {
-            self.pending.keep(leader.key().clone(), encoded);
+            self.pending.keep(leader.key(), encoded);
         }
         let displaced = leader.store(value, dirty, self.purge && archived, |k| {
             self.hasher.hash_one(k)
@@ -283,7 +283,7 @@ where
                 }
             }
             Displaced::Purged(all) => {
-                let batch = self.with_pending_args(all);
+                let batch = self.pending.take_all(all);
                 if archived {
                     self.write(|| self.archive.extend_with_args(batch))
                 } else {
@@ -292,20 +292,6 @@ where
             }
         };
         result.and(written)
-    }
-
-    /// Attaches (and takes) the waiting encoded arguments of `entries`.
-    fn with_pending_args(
-        &self,
-        entries: Vec<(K::Key, F::Output)>,
-    ) -> Vec<WithArgs<K::Key, F::Output>> {
-        entries
-            .into_iter()
-            .map(|(k, v)| {
-                let args = self.pending.take(&k);
-                (k, v, args)
-            })
-            .collect()
     }
 
     fn write(&self, op: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -408,11 +394,6 @@ where
     /// # Ok::<(), klepto::Error>(())
     /// ```
     pub fn dump(&self) -> Result<()> {
-        self.dump_unsaved()
-    }
-
-    /// Writes the results not yet in the archive, as one batch.
-    fn dump_unsaved(&self) -> Result<()> {
         if self.archive.is_null() {
             return Ok(());
         }
@@ -420,25 +401,18 @@ where
         if entries.is_empty() {
             return Ok(());
         }
-        let batch: Vec<_> = entries
-            .into_iter()
-            .map(|(k, v)| {
-                let args = self.pending.get(&k);
-                (k, v, args)
-            })
-            .collect();
-        let keys: Vec<(u64, K::Key)> = batch
-            .iter()
-            .map(|(k, _, _)| (self.hasher.hash_one(k), k.clone()))
-            .collect();
+        // The arguments stay pending until the write succeeds.
+        let batch = self.pending.copy_all(entries);
+        let keys: Vec<K::Key> = batch.iter().map(|(k, _, _)| k.clone()).collect();
         match self.archive.extend_with_args(batch) {
             Ok(()) => {
-                keys.iter().for_each(|(_, k)| drop(self.pending.take(k)));
+                self.pending.forget(&keys);
                 Ok(())
             }
             Err(e) => {
                 self.failed(Stage::ArchiveWrite, &e);
-                self.store.mark_dirty(keys.into_iter());
+                self.store
+                    .mark_dirty(keys.into_iter().map(|k| (self.hasher.hash_one(&k), k)));
                 Err(e)
             }
         }
@@ -489,7 +463,7 @@ where
         if write_back.is_empty() {
             Ok(())
         } else {
-            let batch = self.with_pending_args(write_back);
+            let batch = self.pending.take_all(write_back);
             self.write(|| self.archive.extend_with_args(batch))
         }
     }
@@ -531,7 +505,7 @@ where
     /// Writes results not yet in the archive to it; failures are logged.
     fn drop(&mut self) {
         if self.archived() {
-            if let Err(e) = self.dump_unsaved() {
+            if let Err(e) = self.dump() {
                 log::warn!("klepto: unsaved results lost on drop: {e}");
             }
         }

@@ -323,9 +323,10 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     }
 
     /// A hit: a clone of the value, with the use recorded and counted. A
-    /// miss leads the key's flight, or waits for the flight under way.
+    /// miss leads the key's flight (the leader keeps `key`), or waits for
+    /// the flight under way.
     #[inline]
-    pub fn lookup(&self, hash: u64, key: &K) -> Lookup<'_, K, V, P>
+    pub fn lookup(&self, hash: u64, key: K) -> Lookup<'_, K, V, P>
     where
         K: Clone,
     {
@@ -333,8 +334,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         let home = &self.shards[index];
         let mut guard = home.data.lock();
         let shard = &mut *guard;
-        let Some(entry) = shard.table.find(hash, |e| e.key == *key) else {
-            return self.join(home, guard, hash, key);
+        let Some(entry) = shard.table.find(hash, |e| e.key == key) else {
+            return self.join(home, hash, key, guard);
         };
         let value = entry.value.clone();
         shard.hits += 1;
@@ -362,22 +363,22 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     fn join<'a>(
         &'a self,
         home: &'a Shard<K, V>,
-        mut guard: MutexGuard<'a, ShardData<K, V>>,
         hash: u64,
-        key: &K,
+        key: K,
+        mut guard: MutexGuard<'a, ShardData<K, V>>,
     ) -> Lookup<'a, K, V, P>
     where
         K: Clone,
     {
-        let lead = || {
+        let lead = |key| {
             Lookup::Lead(Leader {
                 store: self,
                 hash,
-                key: Some(key.clone()),
+                key: Some(key),
             })
         };
         let shard = &mut *guard;
-        match shard.flights.find_mut(hash, |f| f.key == *key) {
+        match shard.flights.find_mut(hash, |f| f.key == key) {
             None => {
                 let flight = Flight {
                     key: key.clone(),
@@ -385,7 +386,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     state: FlightState::Running { waiters: 0 },
                 };
                 shard.flights.insert_unique(hash, flight, |f| f.hash);
-                return lead();
+                return lead(key);
             }
             Some(flight) => match &mut flight.state {
                 FlightState::Running { waiters } => *waiters += 1,
@@ -397,14 +398,14 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 }
                 FlightState::Abandoned { waiters } => {
                     flight.state = FlightState::Running { waiters: *waiters };
-                    return lead();
+                    return lead(key);
                 }
             },
         }
         loop {
             home.ended.wait(&mut guard);
             let shard = &mut *guard;
-            let Ok(mut found) = shard.flights.find_entry(hash, |f| f.key == *key) else {
+            let Ok(mut found) = shard.flights.find_entry(hash, |f| f.key == key) else {
                 unreachable!("a flight with waiters stays registered")
             };
             match &mut found.get_mut().state {
@@ -422,7 +423,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     // Take over; the other followers keep waiting.
                     let waiters = *waiters - 1;
                     found.get_mut().state = FlightState::Running { waiters };
-                    return lead();
+                    return lead(key);
                 }
             }
         }
@@ -665,7 +666,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     /// A lookup that gives up its flight at once on a miss.
     fn get(&self, hash: u64, key: &K) -> Option<V> {
-        match self.lookup(hash, key) {
+        match self.lookup(hash, key.clone()) {
             Lookup::Hit(v) => Some(v),
             Lookup::Lead(_) => None,
         }
@@ -750,13 +751,13 @@ mod tests {
         use std::sync::Arc;
         let h = hasher();
         let s: Arc<Store<u64, u64, Lru>> = Arc::new(Store::new(Lru::new(4)));
-        let Lookup::Lead(leader) = s.lookup(h(&1), &1) else {
+        let Lookup::Lead(leader) = s.lookup(h(&1), 1) else {
             panic!("the first caller leads")
         };
         let followers: Vec<_> = (0..3)
             .map(|_| {
                 let (s, h) = (s.clone(), hasher());
-                std::thread::spawn(move || match s.lookup(h(&1), &1) {
+                std::thread::spawn(move || match s.lookup(h(&1), 1) {
                     Lookup::Hit(v) => v,
                     Lookup::Lead(_) => panic!("a follower must not lead"),
                 })
@@ -776,12 +777,12 @@ mod tests {
         use std::sync::Arc;
         let h = hasher();
         let s: Arc<Store<u64, u64, Lru>> = Arc::new(Store::new(Lru::new(4)));
-        let Lookup::Lead(leader) = s.lookup(h(&1), &1) else {
+        let Lookup::Lead(leader) = s.lookup(h(&1), 1) else {
             panic!("the first caller leads")
         };
         let follower = {
             let (s, h) = (s.clone(), hasher());
-            std::thread::spawn(move || match s.lookup(h(&1), &1) {
+            std::thread::spawn(move || match s.lookup(h(&1), 1) {
                 Lookup::Lead(l) => {
                     l.store(9, true, false, &h);
                     true

@@ -7,7 +7,8 @@
 //! time. Node numbers are dense (slots, bucket ids), so the arena is a plain
 //! `Vec` that grows to the largest number seen and then stops allocating.
 //!
-//! [`Recency`] is the one-list core shared by LRU and MRU.
+//! [`Recency`] is the one-list core shared by LRU and MRU, and
+//! `recency_policy!` defines their public wrappers around it.
 
 use super::Slot;
 
@@ -316,6 +317,76 @@ impl Recency {
         self.links.validate(&[&self.list]);
     }
 }
+
+/// Defines a public policy over one [`Recency`] list, evicting with the
+/// given `Recency` method: [`Lru`](super::Lru) and [`Mru`](super::Mru) differ
+/// only in that end. `Policy`, `Slot` and `Recency` must be in scope where it
+/// is used.
+macro_rules! recency_policy {
+    ($(#[$doc:meta])* $name:ident, evict: $pop:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            capacity: usize,
+            order: Recency,
+        }
+
+        impl $name {
+            /// Creates the policy for a memory of `capacity` entries.
+            pub fn new(capacity: usize) -> Self {
+                $name {
+                    capacity,
+                    order: Recency::new(),
+                }
+            }
+
+            /// Number of entries tracked.
+            pub fn len(&self) -> usize {
+                self.order.len()
+            }
+
+            /// Whether no entry is tracked.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Panics unless the internal list is consistent.
+            #[cfg(test)]
+            fn validate(&self) {
+                self.order.validate();
+            }
+        }
+
+        impl Policy for $name {
+            fn capacity(&self) -> Option<usize> {
+                Some(self.capacity)
+            }
+
+            /// Tracks `slot` as the most recently used (re-inserting a tracked
+            /// slot only makes it the most recent).
+            fn on_insert(&mut self, slot: Slot) {
+                self.order.insert(slot);
+            }
+
+            fn on_hit(&mut self, slot: Slot) {
+                self.order.touch(slot);
+            }
+
+            fn on_remove(&mut self, slot: Slot) {
+                self.order.remove(slot);
+            }
+
+            fn evict(&mut self) -> Option<Slot> {
+                self.order.$pop()
+            }
+
+            fn clear(&mut self) {
+                self.order.clear();
+            }
+        }
+    };
+}
+pub(crate) use recency_policy;
 
 /// Test helper: runs a key trace against a policy at slot level, the way the
 /// store does (a present key is a hit; otherwise evict if full, then insert

@@ -1,85 +1,30 @@
 //! Most recently used.
 
-use super::list::Recency;
+use super::list::{recency_policy, Recency};
 use super::{Policy, Slot};
 
-/// Evicts the most recently used entry (the builder's `.mru(n)`).
-///
-/// Inserting an entry counts as a use, and so does every hit. The store calls
-/// [`evict`](Policy::evict) *before* inserting the entry that needs room, so
-/// the victim is the most recently used of the entries already there, never
-/// the new one. Each operation is O(1): the entries form one slot-indexed
-/// list, most recent first.
-///
-/// ```
-/// use klepto::policy::{Mru, Policy};
-/// let mut p = Mru::new(2);
-/// assert_eq!(p.capacity(), Some(2));
-/// p.on_insert(0);
-/// p.on_insert(1);
-/// p.on_hit(0); // 0 is now the most recent
-/// assert_eq!(p.evict(), Some(0));
-/// assert_eq!(p.evict(), Some(1));
-/// assert_eq!(p.evict(), None);
-/// ```
-#[derive(Debug, Clone)]
-pub struct Mru {
-    capacity: usize,
-    order: Recency,
-}
-
-impl Mru {
-    /// Creates the policy for a memory of `capacity` entries.
-    pub fn new(capacity: usize) -> Self {
-        Mru {
-            capacity,
-            order: Recency::new(),
-        }
-    }
-
-    /// Number of entries tracked.
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// Whether no entry is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Panics unless the internal list is consistent.
-    #[cfg(test)]
-    fn validate(&self) {
-        self.order.validate();
-    }
-}
-
-impl Policy for Mru {
-    fn capacity(&self) -> Option<usize> {
-        Some(self.capacity)
-    }
-
-    /// Tracks `slot` as the most recently used (re-inserting a tracked slot
-    /// only makes it the most recent).
-    fn on_insert(&mut self, slot: Slot) {
-        self.order.insert(slot);
-    }
-
-    fn on_hit(&mut self, slot: Slot) {
-        self.order.touch(slot);
-    }
-
-    fn on_remove(&mut self, slot: Slot) {
-        self.order.remove(slot);
-    }
-
-    fn evict(&mut self) -> Option<Slot> {
-        self.order.pop_most_recent()
-    }
-
-    fn clear(&mut self) {
-        self.order.clear();
-    }
+recency_policy! {
+    /// Evicts the most recently used entry (the builder's `.mru(n)`).
+    ///
+    /// Inserting an entry counts as a use, and so does every hit. The store calls
+    /// [`evict`](Policy::evict) *before* inserting the entry that needs room, so
+    /// the victim is the most recently used of the entries already there, never
+    /// the new one. Each operation is O(1): the entries form one slot-indexed
+    /// list, most recent first.
+    ///
+    /// ```
+    /// use klepto::policy::{Mru, Policy};
+    /// let mut p = Mru::new(2);
+    /// assert_eq!(p.capacity(), Some(2));
+    /// p.on_insert(0);
+    /// p.on_insert(1);
+    /// p.on_hit(0); // 0 is now the most recent
+    /// assert_eq!(p.evict(), Some(0));
+    /// assert_eq!(p.evict(), Some(1));
+    /// assert_eq!(p.evict(), None);
+    /// ```
+    Mru,
+    evict: pop_most_recent
 }
 
 #[cfg(test)]
