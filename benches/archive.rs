@@ -4,7 +4,7 @@
 //! * `sql_op/*`: one `insert` (replacing an existing row) and one `get` of a
 //!   16-byte hashed key with a 100-byte value, in a table of 10,000 rows:
 //!   `SqlArchive` against the baseline (one connection, prepared
-//!   `INSERT OR REPLACE` / `SELECT`, WAL, `synchronous=NORMAL`) storing the
+//!   `INSERT OR REPLACE` / `SELECT`, WAL, `synchronous=NORMAL`) storing
 //!   the same value bytes without the envelope, under the key's 16 raw bytes.
 //! * `memo_dump_100k/*`: `Memo::dump` of 100,000 `u64 -> Vec<u8>` (100-byte)
 //!   results into a fresh SQLite table and a fresh MessagePack file.
@@ -21,7 +21,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion};
 use klepto::archive::{Archive, DirArchive, FileArchive, SqlArchive};
 use klepto::keymap::{HashKey, HashKeymap};
 use klepto::policy::Unbounded;
@@ -157,17 +158,18 @@ fn full_memo<A: Archive<HashKey, Vec<u8>>>(a: A) -> BulkMemo<A> {
     memo
 }
 
-fn bulk(c: &mut Criterion) {
-    let mut g = c.benchmark_group("memo_dump_100k");
-    g.sample_size(10);
-    g.measurement_time(Duration::from_secs(10));
-    g.bench_function("sql", |b| {
+/// Times `Memo::dump` of a full memo into a fresh archive, opened by `open`
+/// in a new temporary directory (set-up and drop are not timed).
+fn bench_dump<A: Archive<HashKey, Vec<u8>>>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    open: impl Fn(&Path) -> A,
+) {
+    g.bench_function(name, |b| {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let path = dir.path().join("dump.db");
-                let a = SqlArchive::open(path.to_str().expect("utf-8")).expect("open");
-                (full_memo(a), dir)
+                (full_memo(open(dir.path())), dir)
             },
             |(memo, dir)| {
                 memo.dump().expect("dump");
@@ -176,19 +178,17 @@ fn bulk(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    g.bench_function("file", |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let a = FileArchive::open(dir.path().join("dump.msgpack")).expect("open");
-                (full_memo(a), dir)
-            },
-            |(memo, dir)| {
-                memo.dump().expect("dump");
-                (memo, dir)
-            },
-            BatchSize::PerIteration,
-        )
+}
+
+fn bulk(c: &mut Criterion) {
+    let mut g = c.benchmark_group("memo_dump_100k");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    bench_dump(&mut g, "sql", |dir| {
+        SqlArchive::open(dir.join("dump.db").to_str().expect("utf-8")).expect("open")
+    });
+    bench_dump(&mut g, "file", |dir| {
+        FileArchive::open(dir.join("dump.msgpack")).expect("open")
     });
     g.finish();
 
@@ -264,7 +264,7 @@ fn latency_table() {
         .expect("open")
         .durable(false);
 
-    let mut rows: Vec<(&str, (f64, Duration, Duration))> = vec![
+    let rows: Vec<(&str, (f64, Duration, Duration))> = vec![
         (
             "rusqlite baseline insert",
             latency(LATENCY_OPS, |i| baseline.insert(&keys[i], &v)),
@@ -317,7 +317,7 @@ fn latency_table() {
     println!("\nlatency per single operation ({LATENCY_OPS} ops unless fewer are needed):");
     println!("| operation | ops/s | p50 | p99 |");
     println!("|---|---:|---:|---:|");
-    for (name, (rate, p50, p99)) in rows.drain(..) {
+    for (name, (rate, p50, p99)) in rows {
         println!("| {name} | {rate:.0} | {p50:.1?} | {p99:.1?} |");
     }
 }

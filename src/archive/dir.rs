@@ -180,30 +180,27 @@ where
         self.dir.join(name)
     }
 
-    /// The bytes of the entry file for `key` (`None` if absent), with its
-    /// path and the key's encoding.
-    fn read_entry(&self, key: &K) -> Result<(PathBuf, Vec<u8>, Option<Vec<u8>>)> {
-        let key_bytes = to_msgpack(key, "archive key")?;
-        let path = self.entry_path(&key_bytes);
-        let bytes = read_if_present(&path)?;
-        Ok((path, key_bytes, bytes))
-    }
-
-    /// Decodes the entry for the key encoded as `key`: `None` if the file
-    /// belongs to another key (a digest collision).
-    fn decode_entry<'a>(path: &Path, key: &[u8], bytes: &'a [u8]) -> Result<Option<Envelope<'a>>> {
-        let envelope = Envelope::decode(bytes, path.display())?;
-        match envelope.key {
-            None => Err(no_key_section(path)),
-            Some(stored) if stored != key => {
-                log::debug!(
-                    "{}: digest collision, entry holds another key",
-                    path.display()
-                );
-                Ok(None)
-            }
-            Some(_) => Ok(Some(envelope)),
+    /// Runs `f` on the entry of `key` and its path: `None` if there is no
+    /// entry file or it belongs to another key (a digest collision).
+    fn lookup<T>(
+        &self,
+        key: &K,
+        f: impl FnOnce(&Path, Envelope<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let key = to_msgpack(key, "archive key")?;
+        let path = self.entry_path(&key);
+        let Some(bytes) = read_if_present(&path)? else {
+            return Ok(None);
+        };
+        let (stored, envelope) = decode_entry(&path, &bytes)?;
+        if stored != key.as_slice() {
+            log::debug!(
+                "{}: digest collision, entry holds another key",
+                path.display()
+            );
+            return Ok(None);
         }
+        f(&path, envelope).map(Some)
     }
 
     fn encode_entry(key: &K, value: &V, args: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>)> {
@@ -249,12 +246,9 @@ where
     /// The value of `key`: `Ok(None)` if there is no entry file, an
     /// [`Error::Corrupt`] naming the entry file if it is damaged.
     fn get(&self, key: &K) -> Result<Option<V>> {
-        let (path, key_bytes, bytes) = self.read_entry(key)?;
-        let Some(bytes) = bytes else { return Ok(None) };
-        match Self::decode_entry(&path, &key_bytes, &bytes)? {
-            Some(envelope) => Ok(Some(from_msgpack(envelope.value, path.display())?)),
-            None => Ok(None),
-        }
+        self.lookup(key, |path, envelope| {
+            from_msgpack(envelope.value, path.display())
+        })
     }
 
     fn insert(&self, key: K, value: V) -> Result<()> {
@@ -265,29 +259,25 @@ where
     /// and stays in place.
     fn remove(&self, key: &K) -> Result<Option<V>> {
         let _lock = LockGuard::exclusive(&self.lock_path)?;
-        let (path, key_bytes, bytes) = self.read_entry(key)?;
-        let Some(bytes) = bytes else { return Ok(None) };
-        let Some(envelope) = Self::decode_entry(&path, &key_bytes, &bytes)? else {
-            return Ok(None);
-        };
-        let value = from_msgpack(envelope.value, path.display())?;
-        match stdfs::remove_file(&path) {
-            Ok(()) => {}
-            // Deleted by someone who does not take the lock.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
-        }
-        if self.durable {
+        let removed = self.lookup(key, |path, envelope| {
+            let value = from_msgpack(envelope.value, path.display())?;
+            match stdfs::remove_file(path) {
+                Ok(()) => Ok(Some(value)),
+                // Deleted by someone who does not take the lock.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_err(path)(e)),
+            }
+        })?;
+        let removed = removed.flatten();
+        if removed.is_some() && self.durable {
             fs::sync_dir(&self.dir)?;
         }
-        Ok(Some(value))
+        Ok(removed)
     }
 
     /// Whether `key` has an entry (reads its key section, not its value).
     fn contains_key(&self, key: &K) -> Result<bool> {
-        let (path, key_bytes, bytes) = self.read_entry(key)?;
-        let Some(bytes) = bytes else { return Ok(false) };
-        Ok(Self::decode_entry(&path, &key_bytes, &bytes)?.is_some())
+        Ok(self.lookup(key, |_, _| Ok(()))?.is_some())
     }
 
     /// The number of entry files, counted without reading them (a damaged
@@ -307,8 +297,7 @@ where
     /// value is not decoded.
     fn keys(&self) -> Result<Items<'_, K>> {
         self.stream(|path, bytes| {
-            let envelope = Envelope::decode(bytes, path.display())?;
-            let key = envelope.key.ok_or_else(|| no_key_section(path))?;
+            let (key, _) = decode_entry(path, bytes)?;
             from_msgpack(key, path.display())
         })
     }
@@ -318,8 +307,7 @@ where
     /// is an `Err` item; iteration goes on.
     fn iter(&self) -> Result<Items<'_, (K, V)>> {
         self.stream(|path, bytes| {
-            let envelope = Envelope::decode(bytes, path.display())?;
-            let key = envelope.key.ok_or_else(|| no_key_section(path))?;
+            let (key, envelope) = decode_entry(path, bytes)?;
             Ok((
                 from_msgpack(key, path.display())?,
                 from_msgpack(envelope.value, path.display())?,
@@ -391,9 +379,8 @@ where
     }
 
     fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {
-        let (path, key_bytes, bytes) = self.read_entry(key)?;
-        let Some(bytes) = bytes else { return Ok(None) };
-        Ok(Self::decode_entry(&path, &key_bytes, &bytes)?.and_then(|e| e.args.map(<[u8]>::to_vec)))
+        let args = self.lookup(key, |_, envelope| Ok(envelope.args.map(<[u8]>::to_vec)))?;
+        Ok(args.flatten())
     }
 
     /// The subdirectory `<dir>/<namespace>` of the directory given to
@@ -453,11 +440,15 @@ fn is_entry_name(name: &OsStr) -> bool {
     })
 }
 
-fn no_key_section(path: &Path) -> Error {
-    Error::Corrupt {
+/// Checks and splits the entry file at `path`: its stored key (the
+/// MessagePack encoding) and its envelope.
+fn decode_entry<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], Envelope<'a>)> {
+    let envelope = Envelope::decode(bytes, path.display())?;
+    let key = envelope.key.ok_or_else(|| Error::Corrupt {
         location: path.display().to_string(),
         reason: "entry has no key section".into(),
-    }
+    })?;
+    Ok((key, envelope))
 }
 
 #[cfg(test)]

@@ -144,6 +144,17 @@ struct Cache<K, V> {
     _held: Option<File>,
 }
 
+impl<K, V> Cache<K, V> {
+    /// No entries, from the file in state `seen`.
+    fn empty(seen: Seen) -> Self {
+        Cache {
+            seen,
+            entries: Arc::default(),
+            _held: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     MsgPack,
@@ -240,11 +251,7 @@ where
             lock_path: fs::with_suffix(&path, ".lock"),
             tmp_prefix: format!(".{}{}", name.unwrap_or_default(), fs::TMP_PREFIX),
             format,
-            cache: RwLock::new(Cache {
-                seen: Seen::Unknown,
-                entries: Arc::default(),
-                _held: None,
-            }),
+            cache: RwLock::new(Cache::empty(Seen::Unknown)),
             path,
         };
         shared.refresh(&mut shared.cache.write())?;
@@ -317,11 +324,7 @@ where
             }
             Err(e) => {
                 // The dictionary in memory no longer matches the file.
-                *cache = Cache {
-                    seen: Seen::Unknown,
-                    entries: Arc::default(),
-                    _held: None,
-                };
+                *cache = Cache::empty(Seen::Unknown);
                 Err(e)
             }
         }
@@ -357,11 +360,7 @@ where
         let mut file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                *cache = Cache {
-                    seen: Seen::Absent,
-                    entries: Arc::default(),
-                    _held: None,
-                };
+                *cache = Cache::empty(Seen::Absent);
                 return Ok(());
             }
             Err(e) => return Err(io_err(&self.path)(e)),

@@ -61,12 +61,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// dropping the result deletes it, [`TempPath::persist`] renames it over
 /// `path`. Errors name `path`.
 pub(crate) fn stage(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<TempPath> {
-    let mut tmp = new_temp(path, prefix)?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    if durable {
-        tmp.as_file().sync_all().map_err(io_err(path))?;
-    }
-    Ok(tmp.into_temp_path())
+    Ok(write_temp(path, prefix, bytes, durable)?.into_temp_path())
 }
 
 /// Replaces `path` by a file holding `bytes`, all or nothing: a temporary
@@ -75,16 +70,22 @@ pub(crate) fn stage(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> R
 /// file or the new one, never a mix. Returns the new file, open for reading
 /// its metadata.
 pub(crate) fn write_atomic(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<File> {
-    let mut tmp = new_temp(path, prefix)?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    if durable {
-        tmp.as_file().sync_all().map_err(io_err(path))?;
-    }
+    let tmp = write_temp(path, prefix, bytes, durable)?;
     let file = tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
     if durable {
         sync_dir(parent_dir(path))?;
     }
     Ok(file)
+}
+
+/// A new temporary file next to `path` holding `bytes`, fsynced if `durable`.
+fn write_temp(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<NamedTempFile> {
+    let mut tmp = new_temp(path, prefix)?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(io_err(path))?;
+    }
+    Ok(tmp)
 }
 
 fn new_temp(path: &Path, prefix: &str) -> Result<NamedTempFile> {

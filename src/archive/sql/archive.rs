@@ -10,13 +10,15 @@ use std::sync::atomic::{
 };
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::types::ValueRef;
+use rusqlite::TransactionBehavior;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::sqlite::{ConnRef, Db};
 use super::url::{check_table_name, quote_identifier, table_url, Target, DEFAULT_TABLE};
 use crate::archive::envelope::{from_msgpack, to_msgpack, Envelope};
+use crate::archive::fs::hex;
 use crate::archive::{Archive, Items, WithArgs};
 use crate::{Error, Result};
 
@@ -208,8 +210,13 @@ where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
+    /// The key column's bytes for `key`.
+    fn encode_key(key: &K) -> Result<Vec<u8>> {
+        to_msgpack(key, "an SQL archive key")
+    }
+
     fn encode_entry(key: &K, value: &V, args: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>)> {
-        let key = to_msgpack(key, "an SQL archive key")?;
+        let key = Self::encode_key(key)?;
         let value = to_msgpack(value, "an SQL archive value")?;
         let envelope = Envelope {
             key: None,
@@ -225,15 +232,24 @@ where
         from_msgpack(envelope.value, self.entry(key))
     }
 
-    /// The stored envelope of `key`, still encoded.
-    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// Runs `sql`, a statement on `key` returning at most one stored value,
+    /// and `f` on that value, borrowed from the row (not copied).
+    fn query_value<T>(
+        &self,
+        sql: &str,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<T>> {
         let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&self.table.get)
-            .map_err(|e| self.sql_error(e))?;
-        stmt.query_row([key], |row| row.get::<_, Stored>(0).map(|s| s.0))
-            .optional()
-            .map_err(|e| self.sql_error(e))
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.sql_error(e))?;
+        let mut rows = stmt.query([key]).map_err(|e| self.sql_error(e))?;
+        match rows.next().map_err(|e| self.sql_error(e))? {
+            None => Ok(None),
+            Some(row) => {
+                let stored = row.get_ref(0).map_err(|e| self.sql_error(e))?;
+                f(stored_bytes(stored)).map(Some)
+            }
+        }
     }
 
     /// Writes `rows` (encoded key, envelope) in one transaction.
@@ -280,19 +296,10 @@ where
 {
     /// The value of `key`; a damaged entry is [`Error::Corrupt`].
     fn get(&self, key: &K) -> Result<Option<V>> {
-        let key = to_msgpack(key, "an SQL archive key")?;
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&self.table.get)
-            .map_err(|e| self.sql_error(e))?;
-        let mut rows = stmt.query([&key]).map_err(|e| self.sql_error(e))?;
-        match rows.next().map_err(|e| self.sql_error(e))? {
-            None => Ok(None),
-            Some(row) => {
-                let stored: Stored = row.get(0).map_err(|e| self.sql_error(e))?;
-                self.decode_value(&key, &stored.0).map(Some)
-            }
-        }
+        let key = Self::encode_key(key)?;
+        self.query_value(&self.table.get, &key, |stored| {
+            self.decode_value(&key, stored)
+        })
     }
 
     fn insert(&self, key: K, value: V) -> Result<()> {
@@ -302,25 +309,17 @@ where
     /// Removes `key` and returns its value. A damaged entry is removed too,
     /// and reported as [`Error::Corrupt`].
     fn remove(&self, key: &K) -> Result<Option<V>> {
-        let key = to_msgpack(key, "an SQL archive key")?;
+        let key = Self::encode_key(key)?;
         // One statement, so one transaction: the row is read and deleted
-        // atomically, even with other writers.
-        let old = {
-            let conn = self.conn()?;
-            let mut stmt = conn
-                .prepare_cached(&self.table.remove)
-                .map_err(|e| self.sql_error(e))?;
-            stmt.query_row([&key], |row| row.get::<_, Stored>(0).map(|s| s.0))
-                .optional()
-                .map_err(|e| self.sql_error(e))?
-        };
+        // atomically, even with other writers; decoded after it has finished.
+        let old = self.query_value(&self.table.remove, &key, |stored| Ok(stored.to_vec()))?;
         old.map(|stored| self.decode_value(&key, &stored))
             .transpose()
     }
 
     /// Whether a row exists for `key` (its value is not checked).
     fn contains_key(&self, key: &K) -> Result<bool> {
-        let key = to_msgpack(key, "an SQL archive key")?;
+        let key = Self::encode_key(key)?;
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&self.table.contains)
@@ -404,12 +403,12 @@ where
     /// The encoded arguments stored with `key`; a damaged entry is
     /// [`Error::Corrupt`].
     fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {
-        let key = to_msgpack(key, "an SQL archive key")?;
-        let Some(stored) = self.get_raw(&key)? else {
-            return Ok(None);
-        };
-        let envelope = Envelope::decode(&stored, self.entry(&key))?;
-        Ok(envelope.args.map(<[u8]>::to_vec))
+        let key = Self::encode_key(key)?;
+        let args = self.query_value(&self.table.get, &key, |stored| {
+            let envelope = Envelope::decode(stored, self.entry(&key))?;
+            Ok(envelope.args.map(<[u8]>::to_vec))
+        })?;
+        Ok(args.flatten())
     }
 
     /// The table `namespace` of the same database (created if missing),
@@ -437,10 +436,8 @@ struct EntryLocation<'a> {
 impl fmt::Display for EntryLocation<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 64;
-        write!(f, "{} table {} key ", self.db, self.table)?;
-        for b in self.key.iter().take(SHOWN) {
-            write!(f, "{b:02x}")?;
-        }
+        let shown = &self.key[..self.key.len().min(SHOWN)];
+        write!(f, "{} table {} key {}", self.db, self.table, hex(shown))?;
         if self.key.len() > SHOWN {
             write!(f, "… ({} bytes)", self.key.len())?;
         }
@@ -476,11 +473,11 @@ impl<K, V> Pages<'_, K, V> {
         let rows = stmt
             .query_map([&self.after], |row| {
                 let value = if with_values {
-                    row.get::<_, Stored>(1)?.0
+                    stored_bytes(row.get_ref(1)?).to_vec()
                 } else {
                     Vec::new()
                 };
-                Ok((row.get::<_, Stored>(0)?.0, value))
+                Ok((stored_bytes(row.get_ref(0)?).to_vec(), value))
             })
             .map_err(|e| archive.sql_error(e))?;
         for row in rows {
@@ -518,14 +515,9 @@ impl<K, V> Iterator for Pages<'_, K, V> {
 /// changed behind the archive's back then fails to decode and is reported
 /// as [`Error::Corrupt`](crate::Error::Corrupt), like any damaged entry,
 /// instead of as an SQL type error.
-struct Stored(Vec<u8>);
-
-impl rusqlite::types::FromSql for Stored {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        use rusqlite::types::ValueRef;
-        Ok(Stored(match value {
-            ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
-            ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => Vec::new(),
-        }))
+fn stored_bytes(value: ValueRef<'_>) -> &[u8] {
+    match value {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b,
+        ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => &[],
     }
 }

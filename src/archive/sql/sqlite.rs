@@ -128,10 +128,7 @@ impl Db {
             .max_lifetime(None)
             .connection_timeout(BUSY_TIMEOUT * 3)
             .build_unchecked(manager);
-        let fast = pool.get().map_err(|e| Error::Archive {
-            location: url.clone(),
-            reason: format!("no database connection: {e}"),
-        })?;
+        let fast = pool.get().map_err(|e| no_connection(&url, e))?;
         Ok(Db {
             pool,
             fast: Mutex::new(fast),
@@ -155,10 +152,7 @@ impl Db {
         self.pool
             .get()
             .map(ConnRef::Pooled)
-            .map_err(|e| Error::Archive {
-                location: self.url.clone(),
-                reason: format!("no database connection: {e}"),
-            })
+            .map_err(|e| no_connection(&self.url, e))
     }
 
     /// Creates `table` if missing and checks it has `key` and `value`
@@ -166,15 +160,11 @@ impl Db {
     pub(crate) fn create_table(&self, table: &str) -> Result<()> {
         let quoted = quote_identifier(table);
         let conn = self.conn()?;
-        let err = |e: rusqlite::Error| Error::Archive {
-            location: format!("{} table {table}", self.url),
-            reason: e.to_string(),
-        };
         conn.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {quoted} \
              (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
         ))
-        .map_err(err)?;
+        .map_err(|e| self.table_error(table, e))?;
         drop(conn);
         self.check_columns(table)
     }
@@ -188,10 +178,7 @@ impl Db {
                 [table],
                 |r| r.get::<_, i64>(0),
             )
-            .map_err(|e| Error::Archive {
-                location: format!("{} table {table}", self.url),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| self.table_error(table, e))?
             > 0;
         drop(conn);
         if exists {
@@ -205,11 +192,29 @@ impl Db {
         let quoted = quote_identifier(table);
         let conn = self.conn()?;
         conn.prepare(&format!("SELECT key, value FROM {quoted} LIMIT 0"))
-            .map_err(|e| Error::Archive {
-                location: format!("{} table {table}", self.url),
-                reason: format!("the table exists but is not a klepto archive: {e}"),
+            .map_err(|e| {
+                self.table_error(
+                    table,
+                    format_args!("the table exists but is not a klepto archive: {e}"),
+                )
             })?;
         Ok(())
+    }
+
+    /// An [`Error::Archive`] about `table` of this database.
+    fn table_error(&self, table: &str, reason: impl fmt::Display) -> Error {
+        Error::Archive {
+            location: format!("{} table {table}", self.url),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The error when the pool of the database at `url` lends no connection.
+fn no_connection(url: &str, e: r2d2::Error) -> Error {
+    Error::Archive {
+        location: url.to_owned(),
+        reason: format!("no database connection: {e}"),
     }
 }
 
