@@ -77,6 +77,13 @@ impl Error {
         }
     }
 
+    pub(crate) fn archive(location: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::Archive {
+            location: location.into(),
+            reason: reason.to_string(),
+        }
+    }
+
     pub(crate) fn config(reason: impl Into<String>) -> Self {
         Error::Config {
             reason: reason.into(),

@@ -66,6 +66,7 @@
 
 pub mod archive;
 mod error;
+mod hex;
 pub mod key;
 mod memo;
 pub mod policy;

@@ -175,7 +175,7 @@ where
     /// The entry file of the key whose MessagePack encoding is `key`.
     fn entry_path(&self, key: &[u8]) -> PathBuf {
         let digest = blake3::hash(key);
-        let mut name = fs::hex(&digest.as_bytes()[..DIGEST_HEX / 2]);
+        let mut name = crate::hex::encode(&digest.as_bytes()[..DIGEST_HEX / 2]);
         name.push_str(EXTENSION);
         self.dir.join(name)
     }
@@ -555,7 +555,7 @@ mod tests {
         }
         // The digest is blake3 of the key's MessagePack, first 16 bytes.
         let digest = blake3::hash(&rmp_serde::to_vec(&String::new()).unwrap());
-        let expected = format!("{}.kle", fs::hex(&digest.as_bytes()[..16]));
+        let expected = format!("{}.kle", crate::hex::encode(&digest.as_bytes()[..16]));
         assert!(tmp.path().join(expected).is_file());
     }
 

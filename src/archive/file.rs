@@ -636,7 +636,7 @@ struct ArgsRef<'a>(&'a [u8]);
 impl Serialize for ArgsRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            serializer.serialize_str(&fs::hex(self.0))
+            serializer.serialize_str(&crate::hex::encode(self.0))
         } else {
             serializer.serialize_bytes(self.0)
         }
@@ -666,7 +666,7 @@ impl<'de> Deserialize<'de> for ArgsBuf {
             }
 
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ArgsBuf, E> {
-                fs::unhex(v)
+                crate::hex::decode(v)
                     .map(ArgsBuf)
                     .ok_or_else(|| E::custom("encoded arguments are not a hex string"))
             }

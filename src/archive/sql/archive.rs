@@ -18,7 +18,6 @@ use serde::Serialize;
 use super::sqlite::{ConnRef, Db};
 use super::url::{check_table_name, quote_identifier, table_url, Target, DEFAULT_TABLE};
 use crate::archive::envelope::{from_msgpack, to_msgpack, Envelope};
-use crate::archive::fs::hex;
 use crate::archive::{Archive, Items, WithArgs};
 use crate::{Error, Result};
 
@@ -189,10 +188,7 @@ impl<K, V> SqlArchive<K, V> {
 
     /// The error for a failed statement.
     fn sql_error(&self, e: rusqlite::Error) -> Error {
-        Error::Archive {
-            location: self.table.location.clone(),
-            reason: e.to_string(),
-        }
+        Error::archive(self.table.location.clone(), e)
     }
 
     /// Where one entry lives, for [`Error::Corrupt`]; formatted only on error.
@@ -437,7 +433,13 @@ impl fmt::Display for EntryLocation<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 64;
         let shown = &self.key[..self.key.len().min(SHOWN)];
-        write!(f, "{} table {} key {}", self.db, self.table, hex(shown))?;
+        write!(
+            f,
+            "{} table {} key {}",
+            self.db,
+            self.table,
+            crate::hex::encode(shown)
+        )?;
         if self.key.len() > SHOWN {
             write!(f, "… ({} bytes)", self.key.len())?;
         }

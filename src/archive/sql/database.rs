@@ -142,9 +142,6 @@ impl SqlDatabase {
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::Archive {
-            location: self.db.url.clone(),
-            reason: e.to_string(),
-        }
+        Error::archive(self.db.url.clone(), e)
     }
 }

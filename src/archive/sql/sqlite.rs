@@ -115,10 +115,9 @@ impl Db {
         // once (a missing directory, a file that is not a database), where
         // the pool would retry until its timeout. For a memory database it
         // also keeps the database alive: the manager holds it.
-        let first = manager.connect().map_err(|e| Error::Archive {
-            location: url.clone(),
-            reason: format!("cannot open the database: {e}"),
-        })?;
+        let first = manager
+            .connect()
+            .map_err(|e| Error::archive(url.clone(), format!("cannot open the database: {e}")))?;
         drop(first);
         let pool = Pool::builder()
             .max_size(size)
@@ -203,19 +202,13 @@ impl Db {
 
     /// An [`Error::Archive`] about `table` of this database.
     fn table_error(&self, table: &str, reason: impl fmt::Display) -> Error {
-        Error::Archive {
-            location: format!("{} table {table}", self.url),
-            reason: reason.to_string(),
-        }
+        Error::archive(format!("{} table {table}", self.url), reason)
     }
 }
 
 /// The error when the pool of the database at `url` lends no connection.
 fn no_connection(url: &str, e: r2d2::Error) -> Error {
-    Error::Archive {
-        location: url.to_owned(),
-        reason: format!("no database connection: {e}"),
-    }
+    Error::archive(url, format!("no database connection: {e}"))
 }
 
 /// Settings of every new connection: busy timeout, WAL, synchronous level.

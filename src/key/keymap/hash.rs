@@ -104,12 +104,8 @@ impl AsRef<[u8]> for HashKey {
 
 impl fmt::LowerHex for HashKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut s = [0u8; 32];
-        for (i, b) in self.0.iter().enumerate() {
-            s[2 * i] = HEX[usize::from(b >> 4)];
-            s[2 * i + 1] = HEX[usize::from(b & 0xf)];
-        }
+        crate::hex::encode_into(&self.0, &mut s);
         // Only ASCII hex digits were written.
         f.write_str(std::str::from_utf8(&s).map_err(|_| fmt::Error)?)
     }
@@ -133,24 +129,8 @@ impl FromStr for HashKey {
     /// Parses 32 hex characters (either case).
     fn from_str(s: &str) -> Result<Self> {
         let bad = || Error::key(format!("not a 32-character hex HashKey: {s:?}"));
-        let b = s.as_bytes();
-        if b.len() != 32 {
-            return Err(bad());
-        }
-        let digit = |c: u8| -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                b'A'..=b'F' => Some(c - b'A' + 10),
-                _ => None,
-            }
-        };
         let mut out = [0u8; 16];
-        for (i, o) in out.iter_mut().enumerate() {
-            let hi = digit(b[2 * i]).ok_or_else(bad)?;
-            let lo = digit(b[2 * i + 1]).ok_or_else(bad)?;
-            *o = (hi << 4) | lo;
-        }
+        crate::hex::decode_into(s.as_bytes(), &mut out).ok_or_else(bad)?;
         Ok(HashKey(out))
     }
 }
