@@ -5,6 +5,8 @@ mod builder;
 mod func;
 mod stats;
 mod store;
+#[allow(unsafe_code)]
+mod striped;
 
 pub use builder::{MemoBuilder, PlainMemo};
 pub use func::{MemoFn, Plain, Recursive};
@@ -23,7 +25,7 @@ use crate::policy::{Lru, Policy};
 use crate::{Error, Result};
 use args::PendingArgs;
 use stats::Counters;
-use store::{Displaced, Leader, Lookup, Store};
+use store::{Count, Displaced, Leader, Lookup, Store};
 
 /// A memoized function: calls with arguments seen before return the stored
 /// result instead of running the function again.
@@ -202,7 +204,6 @@ where
         if self.archived() {
             match self.archive.get(leader.key()) {
                 Ok(Some(value)) => {
-                    Counters::bump(&self.counters.loads);
                     let stored = self.store_value(leader, value.clone(), Origin::Archive);
                     return self.settle(stored, strict).map(|()| value);
                 }
@@ -227,7 +228,6 @@ where
             None
         };
         let value = self.compute(args);
-        Counters::bump(&self.counters.misses);
         let origin = if repair {
             Origin::Repair(encoded)
         } else {
@@ -255,10 +255,10 @@ where
     ) -> Result<()> {
         let archived = self.archived();
         let mut result = Ok(());
-        let (mut dirty, write_now, encoded) = match origin {
-            Origin::Archive => (false, false, None),
-            Origin::Computed(encoded) => (true, self.write_through, encoded),
-            Origin::Repair(encoded) => (true, true, encoded),
+        let (mut dirty, write_now, encoded, count) = match origin {
+            Origin::Archive => (false, false, None, Count::Load),
+            Origin::Computed(encoded) => (true, self.write_through, encoded, Count::Miss),
+            Origin::Repair(encoded) => (true, true, encoded, Count::Miss),
         };
         if write_now && archived {
             let (key, value) = (leader.key().clone(), value.clone());
@@ -268,7 +268,7 @@ where
         if dirty {
             self.pending.keep(leader.key(), encoded);
         }
-        let displaced = leader.store(value, dirty, self.purge && archived, |k| {
+        let displaced = leader.store(value, dirty, self.purge && archived, count, |k| {
             self.hasher.hash_one(k)
         });
         let written = match displaced {
@@ -317,14 +317,14 @@ where
 
     /// The statistics: hits, misses, loads, errors, the bound and the size.
     pub fn info(&self) -> CacheInfo {
-        let store = &self.store;
+        let tally = self.store.tally();
         CacheInfo {
-            hits: store.hits(),
-            misses: Counters::get(&self.counters.misses),
-            loads: Counters::get(&self.counters.loads),
+            hits: tally.hits,
+            misses: tally.misses,
+            loads: tally.loads,
             errors: Counters::get(&self.counters.errors),
-            maxsize: store.capacity(),
-            size: store.len(),
+            maxsize: tally.capacity,
+            size: tally.len,
         }
     }
 
@@ -450,7 +450,9 @@ where
             let hash = self.hasher.hash_one(&key);
             let displaced = self
                 .store
-                .insert(hash, key, value, false, false, |k| self.hasher.hash_one(k));
+                .insert(hash, key, value, false, false, Count::Nothing, |k| {
+                    self.hasher.hash_one(k)
+                });
             if let Displaced::Evicted {
                 key,
                 value,

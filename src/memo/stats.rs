@@ -31,12 +31,10 @@ pub struct CacheInfo {
     pub size: usize,
 }
 
-/// The counters that change off the hit path (the hit count lives in the
-/// store, under the lock the hit path takes anyway).
+/// The counters the store does not keep (hits, misses and loads are counted
+/// under the memory lock the calls take anyway).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub misses: AtomicU64,
-    pub loads: AtomicU64,
     pub errors: AtomicU64,
 }
 
@@ -50,8 +48,6 @@ impl Counters {
     }
 
     pub fn reset(&self) {
-        self.misses.store(0, Relaxed);
-        self.loads.store(0, Relaxed);
         self.errors.store(0, Relaxed);
     }
 }

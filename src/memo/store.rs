@@ -1,69 +1,56 @@
-//! A memo's memory: sharded tables for the hit path, one core that orders
-//! entries for eviction.
+//! A memo's memory: one hash table and the eviction policy, behind a lock
+//! striped by thread ([`Striped`]).
 //!
-//! Keys and values live in `shards`, each a hash table behind its own small
-//! lock, so threads hitting different keys rarely meet. The eviction policy
-//! lives in the `core`, behind one lock taken only to add entries (a miss or
-//! a load) and to apply recorded hits.
+//! While one thread at a time uses the memo, the lock has a single stripe
+//! and every call holds the whole memory: a hit finds the entry, clones the
+//! value and tells the policy at once, for one compare-and-swap in all.
 //!
-//! A hit does not take the core lock: it appends a *touch* (slot, slot
-//! generation, stamp) to its shard's log. Before any eviction decision the
-//! core drains every shard's log and replays the touches in stamp order, so
-//! the policy sees every hit before it picks a victim. Stamps are Lamport
-//! clocks: a stamp is above every stamp this thread took before and every
-//! stamp of the shard, so a thread's own hits replay in exactly the order it
-//! made them, and a single-threaded memo follows its policy exactly (the
-//! reference traces and the model-based property tests check this). Hits of
-//! different threads that no lock orders replay in stamp order, one valid
-//! linearisation of concurrent events.
+//! Once threads contend, hits take only their own stripe. They read the
+//! table and record a *touch* (slot, slot generation, stamp) in the
+//! stripe's log instead of telling the policy; whoever next takes the whole
+//! lock (a miss, a load, a full log) replays every stripe's touches in stamp
+//! order before deciding anything, so the policy sees every hit before it
+//! picks a victim. Stamps are Lamport clocks: a stamp is above every stamp
+//! this thread took before and every stamp of the stripe, so one thread's
+//! hits replay in exactly the order it made them, and hits of different
+//! threads that no lock orders replay in one valid linearisation. Slot
+//! generations make a touch that arrives after its entry was evicted (and
+//! the slot reused) harmless: it no longer matches and is skipped.
 //!
-//! Slot generations make a touch that arrives after its entry was evicted
-//! (and the slot reused) harmless: it no longer matches and is skipped.
+//! Single flight: a miss registers a *flight* for its key under the whole
+//! lock, so concurrent misses on one key find it and wait (on `ended`, never
+//! holding the memory lock) for the leader's value. A leader that panics
+//! abandons its flight; one waiting follower takes over, the others go on
+//! waiting.
 //!
-//! Single flight lives in the shards too: a miss registers a *flight* for its
-//! key under the same shard lock that saw the miss, so concurrent misses on
-//! one key find the flight, wait on the shard's condition variable, and get
-//! the leader's value when it stores it. A leader that panics abandons its
-//! flight; one waiting follower takes over, the others go on waiting.
-//!
-//! Lock order: core, then shards. The hit path holds one shard lock and
-//! nothing else; only core holders take more than one shard lock.
+//! Lock order: the memory lock, then `waits`; nobody holding `waits` takes
+//! the memory lock.
 
 use std::cell::Cell;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
 
 use hashbrown::HashTable;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
+use super::striped::{Exclusive, Guard, Striped};
 use crate::policy::{Policy, Slot};
 
-/// A shard's log is replayed once it holds this many touches.
-const LOG_LIMIT: usize = 128;
+/// A stripe's log is replayed once it holds this many touches.
+const LOG_LIMIT: usize = 256;
 
 thread_local! {
     /// This thread's Lamport clock (shared by all memos: clocks only need to grow).
     static CLOCK: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The next stamp: above this thread's last one and above the shard's.
+/// The next stamp: above this thread's last one and above the stripe's.
 #[inline]
-fn next_stamp(shard_clock: &mut u64) -> u64 {
+fn next_stamp(stripe_clock: &mut u64) -> u64 {
     CLOCK.with(|clock| {
-        let stamp = clock.get().max(*shard_clock) + 1;
+        let stamp = clock.get().max(*stripe_clock) + 1;
         clock.set(stamp);
-        *shard_clock = stamp;
+        *stripe_clock = stamp;
         stamp
-    })
-}
-
-/// Shards per memo: a few per core, so two threads rarely want the same one.
-fn shard_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        (cores * 4).next_power_of_two().clamp(8, 64)
     })
 }
 
@@ -105,22 +92,6 @@ struct Flight<K, V> {
     state: FlightState<V>,
 }
 
-struct ShardData<K, V> {
-    table: HashTable<Entry<K, V>>,
-    flights: HashTable<Flight<K, V>>,
-    log: Vec<Touch>,
-    clock: u64,
-    hits: u64,
-}
-
-/// One shard, on its own cache line so neighbours do not contend.
-#[repr(align(64))]
-struct Shard<K, V> {
-    data: Mutex<ShardData<K, V>>,
-    /// Signalled when a flight of this shard ends.
-    ended: Condvar,
-}
-
 /// Where a slot's entry is, and which entry it is.
 #[derive(Clone, Copy)]
 struct SlotMeta {
@@ -129,14 +100,37 @@ struct SlotMeta {
     live: bool,
 }
 
-struct Core<P> {
-    policy: P,
+/// Counts kept under the whole lock (hits also per stripe, see [`Local`]).
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    hits: u64,
+    misses: u64,
+    loads: u64,
+}
+
+/// Everything the whole lock guards.
+struct Memory<K, V, P> {
+    table: HashTable<Entry<K, V>>,
+    flights: HashTable<Flight<K, V>>,
+    /// Only writers use the policy; readers share the rest.
+    policy: Exclusive<P>,
+    capacity: Option<usize>,
     slots: Vec<SlotMeta>,
     free: Vec<Slot>,
     len: usize,
+    counts: Counts,
     /// Scratch space for replaying touches, kept to avoid reallocating.
     replay: Vec<Touch>,
     ordered: Vec<Touch>,
+}
+
+/// What one stripe guards: the hits its readers made and did not yet
+/// replay.
+#[derive(Default)]
+struct Local {
+    log: Vec<Touch>,
+    clock: u64,
+    hits: u64,
 }
 
 const NO_SLOT: Slot = Slot::MAX;
@@ -194,6 +188,27 @@ pub(crate) enum Displaced<K, V> {
     NotStored { key: K, value: V, dirty: bool },
 }
 
+/// Which statistic an insertion counts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Count {
+    /// The value was computed.
+    Miss,
+    /// The value came from the archive for a call.
+    Load,
+    /// Neither (a bulk load).
+    Nothing,
+}
+
+/// The statistics the store keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub hits: u64,
+    pub misses: u64,
+    pub loads: u64,
+    pub len: usize,
+    pub capacity: Option<usize>,
+}
+
 /// The outcome of [`Store::lookup`].
 pub(crate) enum Lookup<'a, K: Eq + Hash, V: Clone, P: Policy> {
     /// The value: stored, or computed by the leader this caller waited for.
@@ -223,34 +238,37 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
         value: V,
         dirty: bool,
         purge: bool,
+        count: Count,
         hasher: impl Fn(&K) -> u64,
     ) -> Displaced<K, V> {
         let key = self.key.take().expect("a live leader has its key");
         self.store
-            .insert_inner(self.hash, key, value, dirty, purge, hasher, true)
+            .insert_inner(self.hash, key, value, dirty, purge, count, hasher, true)
     }
 }
 
 impl<K: Eq + Hash, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let home = self.store.shard_of(self.hash);
-            end_flight(home, &mut home.data.lock(), self.hash, &key, None);
+            let mut guard = self.store.memory.write();
+            let memory = guard.exclusive().expect("a writer holds everything");
+            let notify = end_flight(memory, self.hash, &key, None);
+            drop(guard);
+            self.store.wake(notify);
         }
     }
 }
 
 /// Ends the flight of `key`: hands `value` to its waiters, or (`None`)
-/// abandons it so that one waiter takes over.
-fn end_flight<K: Eq, V: Clone>(
-    home: &Shard<K, V>,
-    shard: &mut ShardData<K, V>,
+/// abandons it so that one waiter takes over. Returns whether anybody waits.
+fn end_flight<K: Eq, V: Clone, P>(
+    memory: &mut Memory<K, V, P>,
     hash: u64,
     key: &K,
     value: Option<&V>,
-) {
-    let Ok(mut found) = shard.flights.find_entry(hash, |f| f.key == *key) else {
-        return;
+) -> bool {
+    let Ok(mut found) = memory.flights.find_entry(hash, |f| f.key == *key) else {
+        return false;
     };
     let waiters = match found.get().state {
         FlightState::Running { waiters } => waiters,
@@ -258,7 +276,7 @@ fn end_flight<K: Eq, V: Clone>(
     };
     if waiters == 0 {
         found.remove();
-        return;
+        return false;
     }
     found.get_mut().state = match value {
         Some(value) => FlightState::Done {
@@ -267,59 +285,49 @@ fn end_flight<K: Eq, V: Clone>(
         },
         None => FlightState::Abandoned { waiters },
     };
-    home.ended.notify_all();
+    true
 }
 
+type MemoryGuard<'a, K, V, P> = Guard<'a, Memory<K, V, P>, Local>;
+
 pub(crate) struct Store<K, V, P> {
-    shards: Box<[Shard<K, V>]>,
-    core: Mutex<Core<P>>,
-    /// Bit `i` set: shard `i`'s log may hold touches. One word for a replay
-    /// to read instead of a flag on every shard's cache line.
-    pending: AtomicU64,
+    memory: Striped<Memory<K, V, P>, Local>,
+    /// Followers of a flight wait on `ended` holding this.
+    waits: Mutex<()>,
+    ended: Condvar,
 }
 
 impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     pub fn new(policy: P) -> Self {
-        let shards = (0..shard_count())
-            .map(|_| Shard {
-                data: Mutex::new(ShardData {
+        let capacity = policy.capacity();
+        Store {
+            memory: Striped::new(
+                Memory {
                     table: HashTable::new(),
                     flights: HashTable::new(),
-                    log: Vec::new(),
-                    clock: 0,
-                    hits: 0,
-                }),
-                ended: Condvar::new(),
-            })
-            .collect();
-        Store {
-            shards,
-            core: Mutex::new(Core {
-                policy,
-                slots: Vec::new(),
-                free: Vec::new(),
-                len: 0,
-                replay: Vec::new(),
-                ordered: Vec::new(),
-            }),
-            pending: AtomicU64::new(0),
+                    policy: Exclusive::new(policy),
+                    capacity,
+                    slots: Vec::new(),
+                    free: Vec::new(),
+                    len: 0,
+                    counts: Counts::default(),
+                    replay: Vec::new(),
+                    ordered: Vec::new(),
+                },
+                Local::default,
+            ),
+            waits: Mutex::new(()),
+            ended: Condvar::new(),
         }
     }
 
-    #[inline]
-    fn shard_index(&self, hash: u64) -> usize {
-        // The table uses the low bits and the top 7; pick the shard from the middle.
-        (hash >> 32) as usize & (self.shards.len() - 1)
-    }
-
-    #[inline]
-    fn shard_of(&self, hash: u64) -> &Shard<K, V> {
-        &self.shards[self.shard_index(hash)]
-    }
-
-    #[inline]
-    fn shard(&self, hash: u64) -> MutexGuard<'_, ShardData<K, V>> {
-        self.shard_of(hash).data.lock()
+    /// Wakes the followers of ended flights (`notify`: somebody waits).
+    /// Called without the memory lock.
+    fn wake(&self, notify: bool) {
+        if notify {
+            let _waits = self.waits.lock();
+            self.ended.notify_all();
+        }
     }
 
     /// A hit: a clone of the value, with the use recorded and counted. A
@@ -330,42 +338,47 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     where
         K: Clone,
     {
-        let index = self.shard_index(hash);
-        let home = &self.shards[index];
-        let mut guard = home.data.lock();
-        let shard = &mut *guard;
-        let Some(entry) = shard.table.find(hash, |e| e.key == key) else {
-            return self.join(home, hash, key, guard);
-        };
-        let value = entry.value.clone();
-        shard.hits += 1;
-        if !P::TRACKS_HITS {
+        let mut guard = self.memory.read();
+        if let Some(memory) = guard.exclusive() {
+            if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
+                let value = entry.value.clone();
+                let slot = entry.slot;
+                memory.counts.hits += 1;
+                if P::TRACKS_HITS {
+                    memory.policy.get().on_hit(slot);
+                }
+                return Lookup::Hit(value);
+            }
+            return self.join(hash, key, guard);
+        }
+        let (memory, local) = guard.shared();
+        if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
+            let value = entry.value.clone();
+            local.hits += 1;
+            if P::TRACKS_HITS {
+                let touch = Touch {
+                    stamp: next_stamp(&mut local.clock),
+                    slot: entry.slot,
+                    generation: entry.tag >> 1,
+                };
+                local.log.push(touch);
+                if local.log.len() >= LOG_LIMIT {
+                    drop(guard);
+                    Self::replay(&mut self.memory.write());
+                }
+            }
             return Lookup::Hit(value);
         }
-        let touch = Touch {
-            stamp: next_stamp(&mut shard.clock),
-            slot: entry.slot,
-            generation: entry.tag >> 1,
-        };
-        shard.log.push(touch);
-        let logged = shard.log.len();
-        if logged == 1 {
-            self.pending.fetch_or(1 << index, Relaxed);
-        }
         drop(guard);
-        if logged >= LOG_LIMIT {
-            self.replay(&mut self.core.lock());
-        }
-        Lookup::Hit(value)
+        self.join(hash, key, self.memory.write())
     }
 
-    /// The miss path of [`lookup`](Self::lookup), still under the shard lock.
+    /// The miss path of [`lookup`](Self::lookup), holding the whole lock.
     fn join<'a>(
         &'a self,
-        home: &'a Shard<K, V>,
         hash: u64,
         key: K,
-        mut guard: MutexGuard<'a, ShardData<K, V>>,
+        mut guard: MemoryGuard<'a, K, V, P>,
     ) -> Lookup<'a, K, V, P>
     where
         K: Clone,
@@ -377,15 +390,26 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 key: Some(key),
             })
         };
-        let shard = &mut *guard;
-        match shard.flights.find_mut(hash, |f| f.key == key) {
+        Self::replay(&mut guard);
+        let memory = guard.exclusive().expect("a writer holds everything");
+        // Stored since a reader missed it?
+        if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
+            let value = entry.value.clone();
+            let slot = entry.slot;
+            memory.counts.hits += 1;
+            if P::TRACKS_HITS {
+                memory.policy.get().on_hit(slot);
+            }
+            return Lookup::Hit(value);
+        }
+        match memory.flights.find_mut(hash, |f| f.key == key) {
             None => {
                 let flight = Flight {
                     key: key.clone(),
                     hash,
                     state: FlightState::Running { waiters: 0 },
                 };
-                shard.flights.insert_unique(hash, flight, |f| f.hash);
+                memory.flights.insert_unique(hash, flight, |f| f.hash);
                 return lead(key);
             }
             Some(flight) => match &mut flight.state {
@@ -393,7 +417,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 // Followers of an ended flight are still collecting the value.
                 FlightState::Done { value, .. } => {
                     let value = value.clone();
-                    shard.hits += 1;
+                    memory.counts.hits += 1;
                     return Lookup::Hit(value);
                 }
                 FlightState::Abandoned { waiters } => {
@@ -402,10 +426,17 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 }
             },
         }
+        // Wait for the flight to end. `waits` is taken before the memory
+        // lock is released, and a leader takes it to notify, so no ending
+        // goes unseen.
+        let mut waits = self.waits.lock();
+        drop(guard);
         loop {
-            home.ended.wait(&mut guard);
-            let shard = &mut *guard;
-            let Ok(mut found) = shard.flights.find_entry(hash, |f| f.key == key) else {
+            self.ended.wait(&mut waits);
+            drop(waits);
+            let mut guard = self.memory.write();
+            let memory = guard.exclusive().expect("a writer holds everything");
+            let Ok(mut found) = memory.flights.find_entry(hash, |f| f.key == key) else {
                 unreachable!("a flight with waiters stays registered")
             };
             match &mut found.get_mut().state {
@@ -416,7 +447,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     if *waiters == 0 {
                         found.remove();
                     }
-                    shard.hits += 1;
+                    memory.counts.hits += 1;
                     return Lookup::Hit(value);
                 }
                 FlightState::Abandoned { waiters } => {
@@ -426,46 +457,50 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     return lead(key);
                 }
             }
+            waits = self.waits.lock();
+            drop(guard);
         }
     }
 
     /// The value without touching policy or statistics.
     pub fn peek(&self, hash: u64, key: &K) -> Option<V> {
-        self.shard(hash)
+        let mut guard = self.memory.read();
+        let (memory, _) = guard.shared();
+        memory
             .table
             .find(hash, |e| e.key == *key)
             .map(|e| e.value.clone())
     }
 
-    /// Replays every shard's recorded hits into the policy, in stamp order.
-    fn replay(&self, core: &mut Core<P>) {
+    /// Replays every stripe's recorded hits into the policy, in stamp order.
+    fn replay(guard: &mut MemoryGuard<'_, K, V, P>) {
         if !P::TRACKS_HITS {
             return;
         }
-        let mut touches = std::mem::take(&mut core.replay);
-        // A hit that logs into an emptied shard after this swap sets its bit
-        // again; one that logs before its shard is drained here is drained
-        // with it (a stale bit only costs the next replay one lock).
-        let mut pending = self.pending.swap(0, Relaxed);
-        while pending != 0 {
-            let index = pending.trailing_zeros() as usize;
-            pending &= pending - 1;
-            touches.append(&mut self.shards[index].data.lock().log);
+        let (memory, locals) = guard.everything().expect("a writer holds everything");
+        let mut touches = std::mem::take(&mut memory.replay);
+        for local in locals {
+            touches.append(&mut local.log);
         }
-        let ordered = order_by_stamp(&mut touches, &mut core.ordered);
-        for t in ordered.iter() {
-            let meta = core.slots[t.slot as usize];
-            if meta.live && meta.generation == t.generation {
-                core.policy.on_hit(t.slot);
+        if !touches.is_empty() {
+            let ordered = order_by_stamp(&mut touches, &mut memory.ordered);
+            let policy = memory.policy.get();
+            for t in ordered.iter() {
+                let meta = memory.slots[t.slot as usize];
+                if meta.live && meta.generation == t.generation {
+                    policy.on_hit(t.slot);
+                }
             }
+            touches.clear();
         }
-        touches.clear();
-        core.replay = touches;
+        memory.replay = touches;
     }
 
     /// Adds an entry, making room first. `purge` empties the whole memory
-    /// into the result instead of evicting one entry; `hasher` rehashes keys
-    /// when a table grows.
+    /// into the result instead of evicting one entry; `count` says which
+    /// statistic the insertion adds to; `hasher` rehashes keys when the
+    /// table grows.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &self,
         hash: u64,
@@ -473,9 +508,10 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         value: V,
         dirty: bool,
         purge: bool,
+        count: Count,
         hasher: impl Fn(&K) -> u64,
     ) -> Displaced<K, V> {
-        self.insert_inner(hash, key, value, dirty, purge, hasher, false)
+        self.insert_inner(hash, key, value, dirty, purge, count, hasher, false)
     }
 
     /// [`insert`](Self::insert), also ending the key's flight when `led`.
@@ -487,19 +523,39 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         value: V,
         dirty: bool,
         purge: bool,
+        count: Count,
         hasher: impl Fn(&K) -> u64,
         led: bool,
     ) -> Displaced<K, V> {
-        let mut core = self.core.lock();
-        let core = &mut *core;
-        self.replay(core);
-        let home = self.shard_of(hash);
-        let mut shard = home.data.lock();
-        if led {
-            // Waiters wake once this shard lock is released, after the store.
-            end_flight(home, &mut shard, hash, &key, Some(&value));
+        let mut guard = self.memory.write();
+        Self::replay(&mut guard);
+        let (memory, locals) = guard.everything().expect("a writer holds everything");
+        match count {
+            Count::Miss => memory.counts.misses += 1,
+            Count::Load => memory.counts.loads += 1,
+            Count::Nothing => {}
         }
-        if let Some(e) = shard.table.find_mut(hash, |e| e.key == key) {
+        // Waiters wake once the memory lock is released, after the store.
+        let notify = led && end_flight(memory, hash, &key, Some(&value));
+        let displaced = Self::place(memory, locals, hash, key, value, dirty, purge, hasher);
+        drop(guard);
+        self.wake(notify);
+        displaced
+    }
+
+    /// The insertion proper, under the whole lock.
+    #[allow(clippy::too_many_arguments)]
+    fn place<'a>(
+        memory: &mut Memory<K, V, P>,
+        locals: impl Iterator<Item = &'a mut Local>,
+        hash: u64,
+        key: K,
+        value: V,
+        dirty: bool,
+        purge: bool,
+        hasher: impl Fn(&K) -> u64,
+    ) -> Displaced<K, V> {
+        if let Some(e) = memory.table.find_mut(hash, |e| e.key == key) {
             // Stored meanwhile by another path (a load): keep the newer value.
             e.value = value;
             let d = e.dirty() || dirty;
@@ -507,33 +563,26 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             return Displaced::None;
         }
         let mut displaced = Displaced::None;
-        match core.policy.capacity() {
+        match memory.capacity {
             Some(0) => return Displaced::NotStored { key, value, dirty },
-            Some(cap) if core.len >= cap => {
+            Some(cap) if memory.len >= cap => {
                 if purge {
-                    drop(shard); // emptying locks every shard
-                    let mut all = self.empty(core);
+                    let mut all = Self::empty(memory, locals);
                     all.push((key, value));
                     return Displaced::Purged(all);
                 }
-                if let Some(victim) = core.policy.evict() {
-                    // Holding two shard locks is safe under the core lock:
-                    // only core holders ever take more than one.
-                    let victim_hash = core.slots[victim as usize].hash;
-                    displaced = if self.shard_index(victim_hash) == self.shard_index(hash) {
-                        Self::remove_slot(core, &mut shard, victim)
-                    } else {
-                        Self::remove_slot(core, &mut self.shard(victim_hash), victim)
-                    };
+                if let Some(victim) = memory.policy.get().evict() {
+                    displaced = Self::remove_slot(memory, victim);
                 }
             }
             _ => {}
         }
-        let slot = match core.free.pop() {
+        let slot = match memory.free.pop() {
             Some(slot) => slot,
             None => {
-                let slot = Slot::try_from(core.slots.len()).expect("more than u32::MAX entries");
-                core.slots.push(SlotMeta {
+                let slot =
+                    Slot::try_from(memory.slots.len()).expect("more than u32::MAX entries");
+                memory.slots.push(SlotMeta {
                     hash: 0,
                     generation: 0,
                     live: false,
@@ -541,13 +590,13 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 slot
             }
         };
-        let meta = &mut core.slots[slot as usize];
+        let meta = &mut memory.slots[slot as usize];
         meta.hash = hash;
         meta.live = true;
         let tag = (meta.generation << 1) | u32::from(dirty);
-        core.policy.on_insert(slot);
-        core.len += 1;
-        shard.table.insert_unique(
+        memory.policy.get().on_insert(slot);
+        memory.len += 1;
+        memory.table.insert_unique(
             hash,
             Entry {
                 key,
@@ -560,11 +609,10 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         displaced
     }
 
-    /// Removes the entry in `slot` (already forgotten by the policy) from
-    /// `shard`, its shard.
-    fn remove_slot(core: &mut Core<P>, shard: &mut ShardData<K, V>, slot: Slot) -> Displaced<K, V> {
-        let meta = &mut core.slots[slot as usize];
-        let removed = shard
+    /// Removes the entry in `slot` (already forgotten by the policy).
+    fn remove_slot(memory: &mut Memory<K, V, P>, slot: Slot) -> Displaced<K, V> {
+        let meta = &mut memory.slots[slot as usize];
+        let removed = memory
             .table
             .find_entry(meta.hash, |e| e.slot == slot)
             .ok()
@@ -574,8 +622,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         };
         meta.live = false;
         meta.generation = (meta.generation + 1) & (u32::MAX >> 1);
-        core.free.push(slot);
-        core.len -= 1;
+        memory.free.push(slot);
+        memory.len -= 1;
         Displaced::Evicted {
             dirty: entry.dirty(),
             key: entry.key,
@@ -583,29 +631,32 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         }
     }
 
-    /// Empties memory under the core lock, returning every entry.
-    fn empty(&self, core: &mut Core<P>) -> Vec<(K, V)> {
-        let mut all = Vec::with_capacity(core.len);
-        for shard in self.shards.iter() {
-            let mut data = shard.data.lock();
-            data.log.clear();
-            let shard = &mut *data;
-            all.extend(shard.table.drain().map(|e| (e.key, e.value)));
+    /// Empties memory (and the stripes' logs), returning every entry.
+    fn empty<'a>(
+        memory: &mut Memory<K, V, P>,
+        locals: impl Iterator<Item = &'a mut Local>,
+    ) -> Vec<(K, V)> {
+        for local in locals {
+            local.log.clear();
         }
-        core.policy.clear();
-        core.slots.clear();
-        core.free.clear();
-        core.len = 0;
+        let all = memory.table.drain().map(|e| (e.key, e.value)).collect();
+        memory.policy.get().clear();
+        memory.slots.clear();
+        memory.free.clear();
+        memory.len = 0;
         all
     }
 
-    /// Forgets every entry and the hit count.
+    /// Forgets every entry and the statistics.
     pub fn clear(&self) {
-        let mut core = self.core.lock();
-        self.empty(&mut core);
-        for shard in self.shards.iter() {
-            shard.data.lock().hits = 0;
-        }
+        let mut guard = self.memory.write();
+        let (memory, locals) = guard.everything().expect("a writer holds everything");
+        let locals = locals.map(|local| {
+            local.hits = 0;
+            local
+        });
+        Self::empty(memory, locals);
+        memory.counts = Counts::default();
     }
 
     /// Copies of the entries not yet in the archive (dirty), marked clean.
@@ -613,13 +664,13 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     where
         K: Clone,
     {
+        let mut guard = self.memory.write();
+        let memory = guard.exclusive().expect("a writer holds everything");
         let mut out = Vec::new();
-        for shard in self.shards.iter() {
-            for e in shard.data.lock().table.iter_mut() {
-                if e.dirty() {
-                    e.set_dirty(false);
-                    out.push((e.key.clone(), e.value.clone()));
-                }
+        for e in memory.table.iter_mut() {
+            if e.dirty() {
+                e.set_dirty(false);
+                out.push((e.key.clone(), e.value.clone()));
             }
         }
         out
@@ -627,8 +678,10 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 
     /// Marks the given keys dirty again (their write failed).
     pub fn mark_dirty(&self, keys: impl Iterator<Item = (u64, K)>) {
+        let mut guard = self.memory.write();
+        let memory = guard.exclusive().expect("a writer holds everything");
         for (hash, key) in keys {
-            if let Some(e) = self.shard(hash).table.find_mut(hash, |e| e.key == key) {
+            if let Some(e) = memory.table.find_mut(hash, |e| e.key == key) {
                 e.set_dirty(true);
             }
         }
@@ -639,26 +692,23 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     where
         K: Clone,
     {
-        let mut keys = Vec::new();
-        for shard in self.shards.iter() {
-            keys.extend(shard.data.lock().table.iter().map(|e| e.key.clone()));
+        let mut guard = self.memory.read();
+        let (memory, _) = guard.shared();
+        memory.table.iter().map(|e| e.key.clone()).collect()
+    }
+
+    /// The statistics and the size, read at one instant.
+    pub fn tally(&self) -> Tally {
+        let mut guard = self.memory.write();
+        let (memory, locals) = guard.everything().expect("a writer holds everything");
+        let shared_hits: u64 = locals.map(|l| l.hits).sum();
+        Tally {
+            hits: memory.counts.hits + shared_hits,
+            misses: memory.counts.misses,
+            loads: memory.counts.loads,
+            len: memory.len,
+            capacity: memory.capacity,
         }
-        keys
-    }
-
-    /// Entries in memory.
-    pub fn len(&self) -> usize {
-        self.core.lock().len
-    }
-
-    /// The memory bound.
-    pub fn capacity(&self) -> Option<usize> {
-        self.core.lock().policy.capacity()
-    }
-
-    /// Hits counted since the last clear.
-    pub fn hits(&self) -> u64 {
-        self.shards.iter().map(|s| s.data.lock().hits).sum()
     }
 }
 
@@ -670,6 +720,12 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
             Lookup::Hit(v) => Some(v),
             Lookup::Lead(_) => None,
         }
+    }
+
+    /// Whether no flight is registered.
+    fn flights_empty(&self) -> bool {
+        let mut guard = self.memory.write();
+        guard.exclusive().expect("exclusive").flights.is_empty()
     }
 }
 
@@ -689,18 +745,18 @@ mod tests {
         let s: Store<u64, u64, Unbounded> = Store::new(Unbounded);
         for k in 0..100 {
             assert!(matches!(
-                s.insert(h(&k), k, k * 2, true, false, &h),
+                s.insert(h(&k), k, k * 2, true, false, Count::Nothing, &h),
                 Displaced::None
             ));
         }
-        assert_eq!(s.len(), 100);
+        assert_eq!(s.tally().len, 100);
         assert_eq!(s.get(h(&7), &7), Some(14));
-        assert_eq!(s.hits(), 1);
+        assert_eq!(s.tally().hits, 1);
         assert_eq!(s.peek(h(&100), &100), None);
         assert_eq!(s.take_unsaved().len(), 100);
         assert_eq!(s.take_unsaved().len(), 0, "dump marks entries clean");
         s.clear();
-        assert_eq!((s.len(), s.hits()), (0, 0));
+        assert_eq!((s.tally().len, s.tally().hits), (0, 0));
         assert_eq!(s.get(h(&7), &7), None);
     }
 
@@ -709,12 +765,12 @@ mod tests {
         let h = hasher();
         let s: Store<u64, u64, Lru> = Store::new(Lru::new(3));
         for k in [1, 2, 3] {
-            s.insert(h(&k), k, k, false, false, &h);
+            s.insert(h(&k), k, k, false, false, Count::Nothing, &h);
         }
         // Touch 1 and 2 (in different shards, most likely): 3 is now the LRU.
         s.get(h(&1), &1);
         s.get(h(&2), &2);
-        match s.insert(h(&4), 4, 4, false, false, &h) {
+        match s.insert(h(&4), 4, 4, false, false, Count::Nothing, &h) {
             Displaced::Evicted { key, .. } => assert_eq!(key, 3),
             _ => panic!("expected an eviction"),
         }
@@ -723,7 +779,7 @@ mod tests {
             s.get(h(&4), &4);
             s.get(h(&1), &1);
         }
-        match s.insert(h(&5), 5, 5, false, false, &h) {
+        match s.insert(h(&5), 5, 5, false, false, Count::Nothing, &h) {
             Displaced::Evicted { key, .. } => assert_eq!(key, 2),
             _ => panic!("expected an eviction"),
         }
@@ -733,17 +789,17 @@ mod tests {
     fn stale_touches_of_evicted_entries_are_skipped() {
         let h = hasher();
         let s: Store<u64, u64, Lru> = Store::new(Lru::new(1));
-        s.insert(h(&1), 1, 1, false, false, &h);
+        s.insert(h(&1), 1, 1, false, false, Count::Nothing, &h);
         // Record a touch of 1 and leave it in the log...
         s.get(h(&1), &1);
         // ...evict 1 (the replay applies it first), reuse its slot for 2.
-        s.insert(h(&2), 2, 2, false, false, &h);
+        s.insert(h(&2), 2, 2, false, false, Count::Nothing, &h);
         s.get(h(&2), &2);
-        match s.insert(h(&3), 3, 3, false, false, &h) {
+        match s.insert(h(&3), 3, 3, false, false, Count::Nothing, &h) {
             Displaced::Evicted { key, .. } => assert_eq!(key, 2),
             _ => panic!("expected an eviction"),
         }
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.tally().len, 1);
     }
 
     #[test]
@@ -764,12 +820,12 @@ mod tests {
             })
             .collect();
         std::thread::sleep(std::time::Duration::from_millis(50));
-        leader.store(7, true, false, &h);
+        leader.store(7, true, false, Count::Miss, &h);
         for f in followers {
             assert_eq!(f.join().unwrap(), 7);
         }
-        assert_eq!(s.hits(), 3);
-        assert!(s.shards.iter().all(|sh| sh.data.lock().flights.is_empty()));
+        assert_eq!(s.tally().hits, 3);
+        assert!(s.flights_empty());
     }
 
     #[test]
@@ -784,7 +840,7 @@ mod tests {
             let (s, h) = (s.clone(), hasher());
             std::thread::spawn(move || match s.lookup(h(&1), 1) {
                 Lookup::Lead(l) => {
-                    l.store(9, true, false, &h);
+                    l.store(9, true, false, Count::Miss, &h);
                     true
                 }
                 Lookup::Hit(_) => false,
@@ -794,6 +850,6 @@ mod tests {
         drop(leader); // as a panic would
         assert!(follower.join().unwrap(), "the follower took over");
         assert_eq!(s.get(h(&1), &1), Some(9));
-        assert!(s.shards.iter().all(|sh| sh.data.lock().flights.is_empty()));
+        assert!(s.flights_empty());
     }
 }
