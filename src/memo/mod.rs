@@ -2,6 +2,7 @@
 
 mod args;
 mod builder;
+mod flight;
 mod func;
 mod stats;
 mod store;

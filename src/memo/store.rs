@@ -32,6 +32,7 @@ use std::hash::Hash;
 use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
 
+use super::flight::{FlightState, Flights};
 use super::striped::{Exclusive, Guard, Striped};
 use crate::policy::{Policy, Slot};
 
@@ -79,19 +80,6 @@ struct Touch {
     generation: u32,
 }
 
-/// The state of a key being computed.
-enum FlightState<V> {
-    Running { waiters: usize },
-    Done { value: V, waiters: usize },
-    Abandoned { waiters: usize },
-}
-
-struct Flight<K, V> {
-    key: K,
-    hash: u64,
-    state: FlightState<V>,
-}
-
 /// Where a slot's entry is, and which entry it is.
 #[derive(Clone, Copy)]
 struct SlotMeta {
@@ -111,7 +99,7 @@ struct Counts {
 /// Everything the whole lock guards.
 struct Memory<K, V, P> {
     table: HashTable<Entry<K, V>>,
-    flights: HashTable<Flight<K, V>>,
+    flights: Flights<K, V>,
     /// Only writers use the policy; readers share the rest.
     policy: Exclusive<P>,
     capacity: Option<usize>,
@@ -267,18 +255,19 @@ fn end_flight<K: Eq, V: Clone, P>(
     key: &K,
     value: Option<&V>,
 ) -> bool {
-    let Ok(mut found) = memory.flights.find_entry(hash, |f| f.key == *key) else {
+    let Some(index) = memory.flights.find(hash, key) else {
         return false;
     };
-    let waiters = match found.get().state {
+    let flight = memory.flights.get_mut(index);
+    let waiters = match flight.state {
         FlightState::Running { waiters } => waiters,
         _ => 0,
     };
     if waiters == 0 {
-        found.remove();
+        memory.flights.remove(index);
         return false;
     }
-    found.get_mut().state = match value {
+    flight.state = match value {
         Some(value) => FlightState::Done {
             value: value.clone(),
             waiters,
@@ -304,7 +293,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             memory: Striped::new(
                 Memory {
                     table: HashTable::new(),
-                    flights: HashTable::new(),
+                    flights: Flights::new(),
                     policy: Exclusive::new(policy),
                     capacity,
                     slots: Vec::new(),
@@ -349,7 +338,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 }
                 return Lookup::Hit(value);
             }
-            return self.join(hash, key, guard);
+            return self.join(hash, key, guard, true);
         }
         let (memory, local) = guard.shared();
         if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
@@ -370,15 +359,17 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             return Lookup::Hit(value);
         }
         drop(guard);
-        self.join(hash, key, self.memory.write())
+        self.join(hash, key, self.memory.write(), false)
     }
 
-    /// The miss path of [`lookup`](Self::lookup), holding the whole lock.
+    /// The miss path of [`lookup`](Self::lookup), holding the whole lock
+    /// (`checked`: since the table was searched for `key`).
     fn join<'a>(
         &'a self,
         hash: u64,
         key: K,
         mut guard: MemoryGuard<'a, K, V, P>,
+        checked: bool,
     ) -> Lookup<'a, K, V, P>
     where
         K: Clone,
@@ -393,7 +384,10 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         Self::replay(&mut guard);
         let memory = guard.exclusive().expect("a writer holds everything");
         // Stored since a reader missed it?
-        if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
+        if let Some(entry) = (!checked)
+            .then(|| memory.table.find(hash, |e| e.key == key))
+            .flatten()
+        {
             let value = entry.value.clone();
             let slot = entry.slot;
             memory.counts.hits += 1;
@@ -402,17 +396,12 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             }
             return Lookup::Hit(value);
         }
-        match memory.flights.find_mut(hash, |f| f.key == key) {
+        match memory.flights.find(hash, &key) {
             None => {
-                let flight = Flight {
-                    key: key.clone(),
-                    hash,
-                    state: FlightState::Running { waiters: 0 },
-                };
-                memory.flights.insert_unique(hash, flight, |f| f.hash);
+                memory.flights.start(hash, key.clone());
                 return lead(key);
             }
-            Some(flight) => match &mut flight.state {
+            Some(index) => match &mut memory.flights.get_mut(index).state {
                 FlightState::Running { waiters } => *waiters += 1,
                 // Followers of an ended flight are still collecting the value.
                 FlightState::Done { value, .. } => {
@@ -421,7 +410,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     return Lookup::Hit(value);
                 }
                 FlightState::Abandoned { waiters } => {
-                    flight.state = FlightState::Running { waiters: *waiters };
+                    let waiters = *waiters;
+                    memory.flights.get_mut(index).state = FlightState::Running { waiters };
                     return lead(key);
                 }
             },
@@ -436,16 +426,17 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             drop(waits);
             let mut guard = self.memory.write();
             let memory = guard.exclusive().expect("a writer holds everything");
-            let Ok(mut found) = memory.flights.find_entry(hash, |f| f.key == key) else {
+            let Some(index) = memory.flights.find(hash, &key) else {
                 unreachable!("a flight with waiters stays registered")
             };
-            match &mut found.get_mut().state {
+            let flight = memory.flights.get_mut(index);
+            match &mut flight.state {
                 FlightState::Running { .. } => {}
                 FlightState::Done { value, waiters } => {
                     let value = value.clone();
                     *waiters -= 1;
                     if *waiters == 0 {
-                        found.remove();
+                        memory.flights.remove(index);
                     }
                     memory.counts.hits += 1;
                     return Lookup::Hit(value);
@@ -453,7 +444,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 FlightState::Abandoned { waiters } => {
                     // Take over; the other followers keep waiting.
                     let waiters = *waiters - 1;
-                    found.get_mut().state = FlightState::Running { waiters };
+                    flight.state = FlightState::Running { waiters };
                     return lead(key);
                 }
             }
@@ -474,7 +465,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 
     /// Replays every stripe's recorded hits into the policy, in stamp order.
     fn replay(guard: &mut MemoryGuard<'_, K, V, P>) {
-        if !P::TRACKS_HITS {
+        // With one stripe in use, hits tell the policy at once: no logs.
+        if !P::TRACKS_HITS || guard.single() {
             return;
         }
         let (memory, locals) = guard.everything().expect("a writer holds everything");
@@ -496,7 +488,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         memory.replay = touches;
     }
 
-    /// Adds an entry, making room first. `purge` empties the whole memory
+    /// Adds an entry, making room first (a key already in memory takes the
+    /// new value; a key being computed is left to its leader). `purge` empties the whole memory
     /// into the result instead of evicting one entry; `count` says which
     /// statistic the insertion adds to; `hasher` rehashes keys when the
     /// table grows.
@@ -535,15 +528,28 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             Count::Load => memory.counts.loads += 1,
             Count::Nothing => {}
         }
-        // Waiters wake once the memory lock is released, after the store.
-        let notify = led && end_flight(memory, hash, &key, Some(&value));
+        let mut notify = false;
+        if led {
+            // Waiters wake once the memory lock is released, after the store.
+            notify = end_flight(memory, hash, &key, Some(&value));
+        } else if let Some(e) = memory.table.find_mut(hash, |e| e.key == key) {
+            // Stored meanwhile by another path: keep the newer value.
+            e.value = value;
+            let d = e.dirty() || dirty;
+            e.set_dirty(d);
+            return Displaced::None;
+        } else if memory.flights.find(hash, &key).is_some() {
+            // Being computed: the leader's value is the newer one (and the
+            // leader must find the key absent).
+            return Displaced::None;
+        }
         let displaced = Self::place(memory, locals, hash, key, value, dirty, purge, hasher);
         drop(guard);
         self.wake(notify);
         displaced
     }
 
-    /// The insertion proper, under the whole lock.
+    /// The insertion proper, under the whole lock, of a key not in memory.
     #[allow(clippy::too_many_arguments)]
     fn place<'a>(
         memory: &mut Memory<K, V, P>,
@@ -555,13 +561,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         purge: bool,
         hasher: impl Fn(&K) -> u64,
     ) -> Displaced<K, V> {
-        if let Some(e) = memory.table.find_mut(hash, |e| e.key == key) {
-            // Stored meanwhile by another path (a load): keep the newer value.
-            e.value = value;
-            let d = e.dirty() || dirty;
-            e.set_dirty(d);
-            return Displaced::None;
-        }
         let mut displaced = Displaced::None;
         match memory.capacity {
             Some(0) => return Displaced::NotStored { key, value, dirty },

@@ -237,6 +237,12 @@ impl<T, S> Guard<'_, T, S> {
         }
     }
 
+    /// Whether only one stripe is in use (readers then hold everything).
+    #[inline]
+    pub fn single(&self) -> bool {
+        self.exclusive && self.held == 1
+    }
+
     /// The shared data, writable, when this guard holds every stripe in use.
     #[inline]
     pub fn exclusive(&mut self) -> Option<&mut T> {
