@@ -33,11 +33,14 @@ use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
 
 use super::flight::{FlightState, Flights};
-use super::striped::{Exclusive, Guard, Striped};
+use super::striped::{Guard, Parts, Striped};
 use crate::policy::{Policy, Slot};
 
-/// A stripe's log is replayed once it holds this many touches.
+/// A stripe's log is replayed once it holds this many touches, if the
+/// eviction order is free.
 const LOG_LIMIT: usize = 256;
+/// A stripe's log is replayed, waiting for the order, at this many touches.
+const LOG_CAP: usize = 16 * LOG_LIMIT;
 
 thread_local! {
     /// This thread's Lamport clock (shared by all memos: clocks only need to grow).
@@ -96,20 +99,43 @@ struct Counts {
     loads: u64,
 }
 
-/// Everything the whole lock guards.
-struct Memory<K, V, P> {
+/// What readers share, and writers change under the whole lock.
+struct Memory<K, V> {
     table: HashTable<Entry<K, V>>,
     flights: Flights<K, V>,
-    /// Only writers use the policy; readers share the rest.
-    policy: Exclusive<P>,
     capacity: Option<usize>,
-    slots: Vec<SlotMeta>,
-    free: Vec<Slot>,
     len: usize,
     counts: Counts,
+}
+
+/// The eviction order: the policy and what it needs to replay touches.
+/// Goes with the whole lock, and has a lock of its own once threads
+/// contend, so that replaying a full log does not stop the readers.
+struct Order<P> {
+    policy: P,
+    slots: Vec<SlotMeta>,
+    free: Vec<Slot>,
     /// Scratch space for replaying touches, kept to avoid reallocating.
     replay: Vec<Touch>,
     ordered: Vec<Touch>,
+}
+
+impl<P: Policy> Order<P> {
+    /// Applies `touches` (any order) to the policy, in stamp order,
+    /// skipping those of entries evicted since; leaves `touches` empty.
+    fn apply(&mut self, touches: &mut Vec<Touch>) {
+        if touches.is_empty() {
+            return;
+        }
+        let ordered = order_by_stamp(touches, &mut self.ordered);
+        for t in ordered.iter() {
+            let meta = self.slots[t.slot as usize];
+            if meta.live && meta.generation == t.generation {
+                self.policy.on_hit(t.slot);
+            }
+        }
+        touches.clear();
+    }
 }
 
 /// What one stripe guards: the hits its readers made and did not yet
@@ -249,8 +275,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
 
 /// Ends the flight of `key`: hands `value` to its waiters, or (`None`)
 /// abandons it so that one waiter takes over. Returns whether anybody waits.
-fn end_flight<K: Eq, V: Clone, P>(
-    memory: &mut Memory<K, V, P>,
+fn end_flight<K: Eq, V: Clone>(
+    memory: &mut Memory<K, V>,
     hash: u64,
     key: &K,
     value: Option<&V>,
@@ -277,10 +303,11 @@ fn end_flight<K: Eq, V: Clone, P>(
     true
 }
 
-type MemoryGuard<'a, K, V, P> = Guard<'a, Memory<K, V, P>, Local>;
+type MemoryGuard<'a, K, V, P> = Guard<'a, Memory<K, V>, Local, Order<P>>;
+type MemoryParts<'g, K, V, P> = Parts<'g, Memory<K, V>, Local, Order<P>>;
 
 pub(crate) struct Store<K, V, P> {
-    memory: Striped<Memory<K, V, P>, Local>,
+    memory: Striped<Memory<K, V>, Local, Order<P>>,
     /// Followers of a flight wait on `ended` holding this.
     waits: Mutex<()>,
     ended: Condvar,
@@ -294,12 +321,14 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 Memory {
                     table: HashTable::new(),
                     flights: Flights::new(),
-                    policy: Exclusive::new(policy),
                     capacity,
-                    slots: Vec::new(),
-                    free: Vec::new(),
                     len: 0,
                     counts: Counts::default(),
+                },
+                Order {
+                    policy,
+                    slots: Vec::new(),
+                    free: Vec::new(),
                     replay: Vec::new(),
                     ordered: Vec::new(),
                 },
@@ -328,15 +357,18 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         K: Clone,
     {
         let mut guard = self.memory.read();
-        if let Some(memory) = guard.exclusive() {
-            if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
-                let value = entry.value.clone();
-                let slot = entry.slot;
-                memory.counts.hits += 1;
-                if P::TRACKS_HITS {
-                    memory.policy.get().on_hit(slot);
+        if guard.single() {
+            {
+                let parts = guard.parts().expect("the only stripe is everything");
+                let (memory, mut order) = (parts.data, parts.order);
+                if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
+                    let value = entry.value.clone();
+                    memory.counts.hits += 1;
+                    if P::TRACKS_HITS {
+                        order.policy.on_hit(entry.slot);
+                    }
+                    return Lookup::Hit(value);
                 }
-                return Lookup::Hit(value);
             }
             return self.join(hash, key, guard, true);
         }
@@ -351,9 +383,15 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     generation: entry.tag >> 1,
                 };
                 local.log.push(touch);
-                if local.log.len() >= LOG_LIMIT {
-                    drop(guard);
-                    Self::replay(&mut self.memory.write());
+                let logged = local.log.len();
+                if logged % LOG_LIMIT == 0 {
+                    // Replay this stripe's log if the order is free (or the
+                    // log is far too long to wait): the stripe stays held,
+                    // so no writer decides without these touches.
+                    let (_, local, order) = guard.shared_and_order(logged >= LOG_CAP);
+                    if let Some(mut order) = order {
+                        order.apply(&mut local.log);
+                    }
                 }
             }
             return Lookup::Hit(value);
@@ -381,21 +419,22 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 key: Some(key),
             })
         };
-        Self::replay(&mut guard);
-        let memory = guard.exclusive().expect("a writer holds everything");
-        // Stored since a reader missed it?
-        if let Some(entry) = (!checked)
-            .then(|| memory.table.find(hash, |e| e.key == key))
-            .flatten()
-        {
-            let value = entry.value.clone();
-            let slot = entry.slot;
-            memory.counts.hits += 1;
-            if P::TRACKS_HITS {
-                memory.policy.get().on_hit(slot);
+        if !checked {
+            // Stored since a reader missed it?
+            let memory = guard.exclusive().expect("a writer holds everything");
+            if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
+                let value = entry.value.clone();
+                let slot = entry.slot;
+                memory.counts.hits += 1;
+                if P::TRACKS_HITS {
+                    let mut parts = guard.parts().expect("a writer holds everything");
+                    Self::replay(&mut parts);
+                    parts.order.policy.on_hit(slot);
+                }
+                return Lookup::Hit(value);
             }
-            return Lookup::Hit(value);
         }
+        let memory = guard.exclusive().expect("a writer holds everything");
         match memory.flights.find(hash, &key) {
             None => {
                 memory.flights.start(hash, key.clone());
@@ -463,29 +502,18 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             .map(|e| e.value.clone())
     }
 
-    /// Replays every stripe's recorded hits into the policy, in stamp order.
-    fn replay(guard: &mut MemoryGuard<'_, K, V, P>) {
+    /// Replays every stripe's recorded hits into the policy, in stamp
+    /// order, under the whole lock.
+    fn replay(parts: &mut MemoryParts<'_, K, V, P>) {
         // With one stripe in use, hits tell the policy at once: no logs.
-        if !P::TRACKS_HITS || guard.single() {
+        if !P::TRACKS_HITS || parts.single {
             return;
         }
-        let (memory, locals) = guard.everything().expect("a writer holds everything");
-        let mut touches = std::mem::take(&mut memory.replay);
-        for local in locals {
-            touches.append(&mut local.log);
-        }
-        if !touches.is_empty() {
-            let ordered = order_by_stamp(&mut touches, &mut memory.ordered);
-            let policy = memory.policy.get();
-            for t in ordered.iter() {
-                let meta = memory.slots[t.slot as usize];
-                if meta.live && meta.generation == t.generation {
-                    policy.on_hit(t.slot);
-                }
-            }
-            touches.clear();
-        }
-        memory.replay = touches;
+        let order = &mut *parts.order;
+        let mut touches = std::mem::take(&mut order.replay);
+        parts.locals.for_each(|local| touches.append(&mut local.log));
+        order.apply(&mut touches);
+        order.replay = touches;
     }
 
     /// Adds an entry, making room first (a key already in memory takes the
@@ -521,8 +549,9 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         led: bool,
     ) -> Displaced<K, V> {
         let mut guard = self.memory.write();
-        Self::replay(&mut guard);
-        let (memory, locals) = guard.everything().expect("a writer holds everything");
+        let mut parts = guard.parts().expect("a writer holds everything");
+        Self::replay(&mut parts);
+        let memory = &mut *parts.data;
         match count {
             Count::Miss => memory.counts.misses += 1,
             Count::Load => memory.counts.loads += 1,
@@ -543,7 +572,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             // leader must find the key absent).
             return Displaced::None;
         }
-        let displaced = Self::place(memory, locals, hash, key, value, dirty, purge, hasher);
+        let displaced = Self::place(&mut parts, hash, key, value, dirty, purge, hasher);
+        drop(parts);
         drop(guard);
         self.wake(notify);
         displaced
@@ -551,9 +581,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 
     /// The insertion proper, under the whole lock, of a key not in memory.
     #[allow(clippy::too_many_arguments)]
-    fn place<'a>(
-        memory: &mut Memory<K, V, P>,
-        locals: impl Iterator<Item = &'a mut Local>,
+    fn place(
+        parts: &mut MemoryParts<'_, K, V, P>,
         hash: u64,
         key: K,
         value: V,
@@ -562,26 +591,27 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         hasher: impl Fn(&K) -> u64,
     ) -> Displaced<K, V> {
         let mut displaced = Displaced::None;
-        match memory.capacity {
+        match parts.data.capacity {
             Some(0) => return Displaced::NotStored { key, value, dirty },
-            Some(cap) if memory.len >= cap => {
+            Some(cap) if parts.data.len >= cap => {
                 if purge {
-                    let mut all = Self::empty(memory, locals);
+                    let mut all = Self::empty(parts);
                     all.push((key, value));
                     return Displaced::Purged(all);
                 }
-                if let Some(victim) = memory.policy.get().evict() {
-                    displaced = Self::remove_slot(memory, victim);
+                if let Some(victim) = parts.order.policy.evict() {
+                    displaced = Self::remove_slot(parts.data, &mut parts.order, victim);
                 }
             }
             _ => {}
         }
-        let slot = match memory.free.pop() {
+        let (memory, order) = (&mut *parts.data, &mut *parts.order);
+        let slot = match order.free.pop() {
             Some(slot) => slot,
             None => {
                 let slot =
-                    Slot::try_from(memory.slots.len()).expect("more than u32::MAX entries");
-                memory.slots.push(SlotMeta {
+                    Slot::try_from(order.slots.len()).expect("more than u32::MAX entries");
+                order.slots.push(SlotMeta {
                     hash: 0,
                     generation: 0,
                     live: false,
@@ -589,11 +619,11 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                 slot
             }
         };
-        let meta = &mut memory.slots[slot as usize];
+        let meta = &mut order.slots[slot as usize];
         meta.hash = hash;
         meta.live = true;
         let tag = (meta.generation << 1) | u32::from(dirty);
-        memory.policy.get().on_insert(slot);
+        order.policy.on_insert(slot);
         memory.len += 1;
         memory.table.insert_unique(
             hash,
@@ -609,8 +639,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     }
 
     /// Removes the entry in `slot` (already forgotten by the policy).
-    fn remove_slot(memory: &mut Memory<K, V, P>, slot: Slot) -> Displaced<K, V> {
-        let meta = &mut memory.slots[slot as usize];
+    fn remove_slot(memory: &mut Memory<K, V>, order: &mut Order<P>, slot: Slot) -> Displaced<K, V> {
+        let meta = &mut order.slots[slot as usize];
         let removed = memory
             .table
             .find_entry(meta.hash, |e| e.slot == slot)
@@ -621,7 +651,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         };
         meta.live = false;
         meta.generation = (meta.generation + 1) & (u32::MAX >> 1);
-        memory.free.push(slot);
+        order.free.push(slot);
         memory.len -= 1;
         Displaced::Evicted {
             dirty: entry.dirty(),
@@ -631,31 +661,24 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     }
 
     /// Empties memory (and the stripes' logs), returning every entry.
-    fn empty<'a>(
-        memory: &mut Memory<K, V, P>,
-        locals: impl Iterator<Item = &'a mut Local>,
-    ) -> Vec<(K, V)> {
-        for local in locals {
-            local.log.clear();
-        }
-        let all = memory.table.drain().map(|e| (e.key, e.value)).collect();
-        memory.policy.get().clear();
-        memory.slots.clear();
-        memory.free.clear();
-        memory.len = 0;
+    fn empty(parts: &mut MemoryParts<'_, K, V, P>) -> Vec<(K, V)> {
+        parts.locals.for_each(|local| local.log.clear());
+        let all = parts.data.table.drain().map(|e| (e.key, e.value)).collect();
+        let order = &mut *parts.order;
+        order.policy.clear();
+        order.slots.clear();
+        order.free.clear();
+        parts.data.len = 0;
         all
     }
 
     /// Forgets every entry and the statistics.
     pub fn clear(&self) {
         let mut guard = self.memory.write();
-        let (memory, locals) = guard.everything().expect("a writer holds everything");
-        let locals = locals.map(|local| {
-            local.hits = 0;
-            local
-        });
-        Self::empty(memory, locals);
-        memory.counts = Counts::default();
+        let mut parts = guard.parts().expect("a writer holds everything");
+        parts.locals.for_each(|local| local.hits = 0);
+        Self::empty(&mut parts);
+        parts.data.counts = Counts::default();
     }
 
     /// Copies of the entries not yet in the archive (dirty), marked clean.
@@ -699,8 +722,10 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     /// The statistics and the size, read at one instant.
     pub fn tally(&self) -> Tally {
         let mut guard = self.memory.write();
-        let (memory, locals) = guard.everything().expect("a writer holds everything");
-        let shared_hits: u64 = locals.map(|l| l.hits).sum();
+        let mut parts = guard.parts().expect("a writer holds everything");
+        let mut shared_hits = 0;
+        parts.locals.for_each(|local| shared_hits += local.hits);
+        let memory = &*parts.data;
         Tally {
             hits: memory.counts.hits + shared_hits,
             misses: memory.counts.misses,
@@ -759,14 +784,30 @@ mod tests {
         assert_eq!(s.get(h(&7), &7), None);
     }
 
+    /// A store, with its stripes spread as under contention when `shared`
+    /// (hits then go through the logs).
+    fn store<P: Policy>(policy: P, shared: bool) -> Store<u64, u64, P> {
+        let s = Store::new(policy);
+        if shared {
+            s.memory.spread();
+        }
+        s
+    }
+
     #[test]
     fn hits_replay_in_order_before_eviction() {
+        for shared in [false, true] {
+            hits_replay_in_order(shared);
+        }
+    }
+
+    fn hits_replay_in_order(shared: bool) {
         let h = hasher();
-        let s: Store<u64, u64, Lru> = Store::new(Lru::new(3));
+        let s = store(Lru::new(3), shared);
         for k in [1, 2, 3] {
             s.insert(h(&k), k, k, false, false, Count::Nothing, &h);
         }
-        // Touch 1 and 2 (in different shards, most likely): 3 is now the LRU.
+        // Touch 1 and 2: 3 is now the LRU.
         s.get(h(&1), &1);
         s.get(h(&2), &2);
         match s.insert(h(&4), 4, 4, false, false, Count::Nothing, &h) {
@@ -782,12 +823,19 @@ mod tests {
             Displaced::Evicted { key, .. } => assert_eq!(key, 2),
             _ => panic!("expected an eviction"),
         }
+        assert_eq!(s.tally().hits, 2 + 2 * LOG_LIMIT as u64 * 3);
     }
 
     #[test]
     fn stale_touches_of_evicted_entries_are_skipped() {
+        for shared in [false, true] {
+            stale_touches_skipped(shared);
+        }
+    }
+
+    fn stale_touches_skipped(shared: bool) {
         let h = hasher();
-        let s: Store<u64, u64, Lru> = Store::new(Lru::new(1));
+        let s = store(Lru::new(1), shared);
         s.insert(h(&1), 1, 1, false, false, Count::Nothing, &h);
         // Record a touch of 1 and leave it in the log...
         s.get(h(&1), &1);

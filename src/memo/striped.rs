@@ -50,14 +50,18 @@ fn thread_number() -> usize {
     })
 }
 
-/// One stripe: a spin lock and the data it guards, on its own cache lines.
-#[repr(align(128))]
-struct Stripe<S> {
+/// A spin lock: one compare-and-swap to take, one store to release.
+struct SpinLock {
     locked: AtomicBool,
-    local: UnsafeCell<S>,
 }
 
-impl<S> Stripe<S> {
+impl SpinLock {
+    const fn new() -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+        }
+    }
+
     /// Takes the lock; `true` when it had to wait.
     #[inline]
     fn lock(&self) -> bool {
@@ -94,14 +98,42 @@ impl<S> Stripe<S> {
         }
     }
 
+    /// Takes the lock if it is free (looking first: a failed attempt
+    /// would take the cache line from its holder).
+    #[inline]
+    fn try_lock(&self) -> bool {
+        !self.locked.load(Ordering::Relaxed)
+            && self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
     #[inline]
     fn unlock(&self) {
         self.locked.store(false, Ordering::Release);
     }
 }
 
-/// Shared data `T` with per-stripe data `S`, behind a striped lock.
-pub(crate) struct Striped<T, S> {
+/// One stripe: a spin lock and the data it guards, on its own cache lines.
+#[repr(align(128))]
+struct Stripe<S> {
+    lock: SpinLock,
+    local: UnsafeCell<S>,
+}
+
+/// Keeps its content on cache lines of its own.
+#[repr(align(128))]
+struct Padded<X>(X);
+
+/// Shared data `T`, per-stripe data `S` and ordering data `X`, behind a
+/// striped lock.
+///
+/// `X` is for work readers do now and then without stopping the others (a
+/// memo's eviction order): while one stripe is in use it goes with the
+/// whole lock; once every stripe is, it has a spin lock of its own, taken
+/// after stripes, never before.
+pub(crate) struct Striped<T, S, X> {
     stripes: Box<[Stripe<S>]>,
     /// Stripes in use: 1, or all of them. Changed only by a holder of
     /// every stripe in use, so it is stable while stripe 0 is held.
@@ -111,25 +143,23 @@ pub(crate) struct Striped<T, S> {
     contended: AtomicU32,
     /// Away from the header, which readers read on every acquisition.
     data: Padded<UnsafeCell<T>>,
+    order: Padded<(SpinLock, UnsafeCell<X>)>,
 }
 
-/// Keeps its content on cache lines of its own.
-#[repr(align(128))]
-struct Padded<X>(X);
-
 // SAFETY: readers on several threads share `&T` (so `T: Sync`); a writer
-// gets `&mut T` and `&mut S` on whatever thread it runs (so both `Send`).
-// The locks make the accesses exclusive as described on `Guard`.
-unsafe impl<T: Send + Sync, S: Send> Sync for Striped<T, S> {}
-// SAFETY: moving the lock moves `T` and every `S` with it.
-unsafe impl<T: Send, S: Send> Send for Striped<T, S> {}
+// gets `&mut T`, `&mut S` and `&mut X` on whatever thread it runs (so all
+// `Send`). The locks make the accesses exclusive as described on `Guard`
+// and `OrderGuard`.
+unsafe impl<T: Send + Sync, S: Send, X: Send> Sync for Striped<T, S, X> {}
+// SAFETY: moving the lock moves `T`, `X` and every `S` with it.
+unsafe impl<T: Send, S: Send, X: Send> Send for Striped<T, S, X> {}
 
-impl<T, S> Striped<T, S> {
-    /// A lock over `data`, with `local()` as every stripe's data.
-    pub fn new(data: T, local: impl Fn() -> S) -> Self {
+impl<T, S, X> Striped<T, S, X> {
+    /// A lock over `data` and `order`, with `local()` as every stripe's data.
+    pub fn new(data: T, order: X, local: impl Fn() -> S) -> Self {
         let stripes = (0..stripe_count())
             .map(|_| Stripe {
-                locked: AtomicBool::new(false),
+                lock: SpinLock::new(),
                 local: UnsafeCell::new(local()),
             })
             .collect();
@@ -139,7 +169,14 @@ impl<T, S> Striped<T, S> {
             grow: AtomicBool::new(false),
             contended: AtomicU32::new(0),
             data: Padded(UnsafeCell::new(data)),
+            order: Padded((SpinLock::new(), UnsafeCell::new(order))),
         }
+    }
+
+    /// Puts every stripe in use at the next acquisition, as contention would.
+    #[cfg(test)]
+    pub fn spread(&self) {
+        self.grow.store(true, Ordering::Relaxed);
     }
 
     /// Counts a contended acquisition; enough of them ask for every stripe.
@@ -153,7 +190,7 @@ impl<T, S> Striped<T, S> {
     /// Shared access to `T` and this thread's stripe; exclusive access when
     /// only one stripe is in use.
     #[inline]
-    pub fn read(&self) -> Guard<'_, T, S> {
+    pub fn read(&self) -> Guard<'_, T, S, X> {
         loop {
             if self.grow.load(Ordering::Relaxed) {
                 drop(self.write()); // puts every stripe in use
@@ -165,7 +202,7 @@ impl<T, S> Striped<T, S> {
                 thread_number() & (active - 1)
             };
             let stripe = &self.stripes[index];
-            if stripe.lock() && active == 1 {
+            if stripe.lock.lock() && active == 1 {
                 self.waited();
             }
             // Holding a stripe below `active` freezes `active`: a change
@@ -179,26 +216,29 @@ impl<T, S> Striped<T, S> {
                     exclusive: active == 1,
                 };
             }
-            stripe.unlock();
+            stripe.lock.unlock();
         }
     }
 
     /// Exclusive access to `T` and every stripe's data.
-    pub fn write(&self) -> Guard<'_, T, S> {
-        if self.stripes[0].lock() && self.active.load(Ordering::Relaxed) == 1 {
+    pub fn write(&self) -> Guard<'_, T, S, X> {
+        if self.stripes[0].lock.lock() && self.active.load(Ordering::Relaxed) == 1 {
             self.waited();
         }
         let mut active = self.active.load(Ordering::Relaxed);
         for stripe in &self.stripes[1..active] {
-            stripe.lock();
+            stripe.lock.lock();
         }
-        if active < self.stripes.len() && self.grow.load(Ordering::Relaxed) {
-            // Readers that see the new count wait for these stripes too.
-            for stripe in &self.stripes[active..] {
-                stripe.lock();
+        if self.grow.load(Ordering::Relaxed) {
+            if active < self.stripes.len() {
+                // Readers that see the new count wait for these stripes too.
+                for stripe in &self.stripes[active..] {
+                    stripe.lock.lock();
+                }
+                active = self.stripes.len();
+                self.active.store(active, Ordering::Release);
             }
-            active = self.stripes.len();
-            self.active.store(active, Ordering::Release);
+            // Also when a late waiter asked again after the growth.
             self.grow.store(false, Ordering::Relaxed);
         }
         Guard {
@@ -216,14 +256,71 @@ impl<T, S> Striped<T, S> {
 /// stripe's `&mut S` when it holds every stripe in use (`exclusive`), and
 /// its own stripe's `&mut S` always: no other guard can then hold the same
 /// stripe, and a guard holding all of them excludes every other guard.
-pub(crate) struct Guard<'a, T, S> {
-    lock: &'a Striped<T, S>,
+pub(crate) struct Guard<'a, T, S, X> {
+    lock: &'a Striped<T, S, X>,
     first: usize,
     held: usize,
     exclusive: bool,
 }
 
-impl<T, S> Guard<'_, T, S> {
+/// What a guard holding every stripe in use reaches.
+pub(crate) struct Parts<'g, T, S, X> {
+    /// Only one stripe is in use.
+    pub single: bool,
+    pub data: &'g mut T,
+    pub locals: Locals<'g, S>,
+    pub order: OrderGuard<'g, X>,
+}
+
+/// The data of every stripe in use, held by a guard.
+pub(crate) struct Locals<'g, S> {
+    stripes: &'g [Stripe<S>],
+}
+
+impl<S> Locals<'_, S> {
+    /// Calls `f` with each stripe's data.
+    pub fn for_each(&mut self, mut f: impl FnMut(&mut S)) {
+        for stripe in self.stripes {
+            // SAFETY: the guard these came from holds every one of them,
+            // and `&mut self` makes the calls one at a time.
+            f(unsafe { &mut *stripe.local.get() });
+        }
+    }
+}
+
+/// Access to the ordering data `X`: through its own lock, or (`lock`
+/// `None`) through a guard holding the only stripe in use.
+pub(crate) struct OrderGuard<'g, X> {
+    cell: &'g UnsafeCell<X>,
+    lock: Option<&'g SpinLock>,
+}
+
+impl<X> std::ops::Deref for OrderGuard<'_, X> {
+    type Target = X;
+    fn deref(&self) -> &X {
+        // SAFETY: see `deref_mut`.
+        unsafe { &*self.cell.get() }
+    }
+}
+
+impl<X> std::ops::DerefMut for OrderGuard<'_, X> {
+    fn deref_mut(&mut self) -> &mut X {
+        // SAFETY: either this holds the order lock, which every user of `X`
+        // takes while more than one stripe is in use, or it borrows a guard
+        // holding the only stripe in use (`active` never shrinks).
+        unsafe { &mut *self.cell.get() }
+    }
+}
+
+impl<X> Drop for OrderGuard<'_, X> {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock {
+            lock.unlock();
+        }
+    }
+}
+
+impl<T, S, X> Guard<'_, T, S, X> {
     /// The shared data and this guard's stripe data (any guard).
     #[inline]
     pub fn shared(&mut self) -> (&T, &mut S) {
@@ -235,6 +332,27 @@ impl<T, S> Guard<'_, T, S> {
                 &mut *self.lock.stripes[self.first].local.get(),
             )
         }
+    }
+
+    /// The shared data, this guard's stripe data and the ordering data:
+    /// at once with one stripe in use, else if its lock is free or (`wait`)
+    /// once it is.
+    pub fn shared_and_order(&mut self, wait: bool) -> (&T, &mut S, Option<OrderGuard<'_, X>>) {
+        let lock = &self.lock.order.0 .0;
+        let order = if self.single() {
+            Some(None)
+        } else if wait {
+            lock.lock();
+            Some(Some(lock))
+        } else {
+            lock.try_lock().then_some(Some(lock))
+        };
+        let order = order.map(|lock| OrderGuard {
+            cell: &self.lock.order.0 .1,
+            lock,
+        });
+        let (data, local) = self.shared();
+        (data, local, order)
     }
 
     /// Whether only one stripe is in use (readers then hold everything).
@@ -251,51 +369,45 @@ impl<T, S> Guard<'_, T, S> {
             .then(|| unsafe { &mut *self.lock.data.0.get() })
     }
 
-    /// The shared data and the data of every stripe in use, when this guard
-    /// holds every stripe in use.
-    pub fn everything(&mut self) -> Option<(&mut T, impl Iterator<Item = &mut S> + '_)> {
+    /// Everything, when this guard holds every stripe in use: the shared
+    /// data, the stripes' data and the ordering data (whose lock this takes
+    /// when more than one stripe is in use).
+    #[inline]
+    pub fn parts(&mut self) -> Option<Parts<'_, T, S, X>> {
         if !self.exclusive {
             return None;
         }
-        let stripes = &self.lock.stripes[..self.held];
-        // SAFETY: as for `exclusive`; stripes beyond `held` are not in use
-        // and their data is never touched while they are not.
-        Some(unsafe {
-            (
-                &mut *self.lock.data.0.get(),
-                stripes.iter().map(|s| &mut *s.local.get()),
-            )
+        let lock = &self.lock.order.0 .0;
+        let lock = if self.held == 1 {
+            None
+        } else {
+            lock.lock();
+            Some(lock)
+        };
+        Some(Parts {
+            single: self.held == 1,
+            // SAFETY: every stripe in use is held: no other guard exists.
+            data: unsafe { &mut *self.lock.data.0.get() },
+            locals: Locals {
+                stripes: &self.lock.stripes[..self.held],
+            },
+            order: OrderGuard {
+                cell: &self.lock.order.0 .1,
+                lock,
+            },
         })
     }
 }
 
-impl<T, S> Drop for Guard<'_, T, S> {
+impl<T, S, X> Drop for Guard<'_, T, S, X> {
     #[inline]
     fn drop(&mut self) {
         for stripe in self.lock.stripes[self.first..self.first + self.held]
             .iter()
             .rev()
         {
-            stripe.unlock();
+            stripe.lock.unlock();
         }
-    }
-}
-
-/// A value reachable only through `&mut`: shared references to it give
-/// access to nothing, so it is `Sync` whenever it is `Send`. Lets data
-/// that only writers use (a memo's policy) live beside data readers share.
-pub(crate) struct Exclusive<X>(X);
-
-// SAFETY: `&Exclusive<X>` exposes no `&X`; `get` needs `&mut self`.
-unsafe impl<X: Send> Sync for Exclusive<X> {}
-
-impl<X> Exclusive<X> {
-    pub fn new(value: X) -> Self {
-        Exclusive(value)
-    }
-
-    pub fn get(&mut self) -> &mut X {
-        &mut self.0
     }
 }
 
@@ -306,33 +418,51 @@ mod tests {
 
     #[test]
     fn a_lone_reader_is_exclusive_until_readers_contend() {
-        let lock: Striped<u64, u64> = Striped::new(0, || 0);
+        let lock: Striped<u64, u64, u64> = Striped::new(0, 0, || 0);
         {
             let mut g = lock.read();
-            *g.exclusive().expect("one stripe in use") += 1;
+            assert!(g.single());
+            let parts = g.parts().expect("one stripe in use");
+            *parts.data += 1;
+            let mut order = parts.order;
+            *order += 1;
+        }
+        {
+            let mut g = lock.read();
+            let (_, _, order) = g.shared_and_order(false);
+            assert_eq!(*order.expect("the order goes with the only stripe"), 1);
         }
         // Contention makes the next acquisition put every stripe in use.
         for _ in 0..GROW_AFTER {
             lock.waited();
         }
         let mut g = lock.read();
-        assert!(g.exclusive().is_none(), "readers now share");
+        assert!(g.exclusive().is_none() && !g.single(), "readers now share");
         let (data, local) = g.shared();
         assert_eq!(*data, 1);
         *local += 1;
+        let (_, _, order) = g.shared_and_order(false);
+        *order.expect("its lock is free") += 1;
         drop(g);
         let mut w = lock.write();
-        let (data, locals) = w.everything().expect("a writer holds everything");
-        *data += 1;
-        assert_eq!(locals.map(|l| *l).sum::<u64>(), 1);
+        assert!(!w.single());
+        let mut parts = w.parts().expect("a writer holds everything");
+        *parts.data += 1;
+        assert_eq!(*parts.order, 2);
+        let mut sum = 0;
+        parts.locals.for_each(|l| sum += *l);
+        assert_eq!(sum, 1);
+        drop(parts);
+        drop(w);
         assert_eq!(lock.active.load(Ordering::Relaxed), lock.stripes.len());
     }
 
     #[test]
-    fn readers_and_writers_exclude_each_other() {
+    fn readers_writers_and_order_users_exclude_each_other() {
         // Writers add 1 to both halves of a pair; readers must never see
-        // them differ, and the sum of every increment must survive.
-        let lock: Striped<(u64, u64), u64> = Striped::new((0, 0), || 0);
+        // them differ, and the sum of every increment must survive. The
+        // order counter is bumped by writers and by lone order users.
+        let lock: Striped<(u64, u64), u64, u64> = Striped::new((0, 0), 0, || 0);
         let threads = 4;
         let rounds = 20_000;
         let start = Barrier::new(threads);
@@ -342,21 +472,35 @@ mod tests {
                 s.spawn(move || {
                     start.wait();
                     for i in 0..rounds {
-                        if (i + t) % 4 == 0 {
-                            let mut w = lock.write();
-                            let (data, _) = w.everything().expect("exclusive");
-                            data.0 += 1;
-                            std::hint::black_box(&data);
-                            data.1 += 1;
-                        } else {
-                            let mut r = lock.read();
-                            match r.exclusive() {
-                                Some(data) => {
-                                    assert_eq!(data.0, data.1);
-                                    data.0 += 1;
-                                    data.1 += 1;
+                        match (i + t) % 8 {
+                            0 | 4 => {
+                                let mut w = lock.write();
+                                let mut parts = w.parts().expect("exclusive");
+                                parts.data.0 += 1;
+                                std::hint::black_box(&parts.data);
+                                parts.data.1 += 1;
+                                *parts.order += 1;
+                            }
+                            1 => {
+                                let mut r = lock.read();
+                                let (_, _, order) = r.shared_and_order(t % 2 == 0);
+                                match order {
+                                    Some(mut order) => *order += 1,
+                                    None => {
+                                        drop(order);
+                                        drop(r);
+                                        *lock.write().parts().expect("exclusive").order += 1;
+                                    }
                                 }
-                                None => {
+                            }
+                            _ => {
+                                let mut r = lock.read();
+                                if r.single() {
+                                    let parts = r.parts().expect("the only stripe");
+                                    assert_eq!(parts.data.0, parts.data.1);
+                                    parts.data.0 += 1;
+                                    parts.data.1 += 1;
+                                } else {
                                     let (data, local) = r.shared();
                                     assert_eq!(data.0, data.1);
                                     *local += 1;
@@ -368,9 +512,15 @@ mod tests {
             }
         });
         let mut w = lock.write();
-        let (data, locals) = w.everything().expect("exclusive");
-        let shared_reads: u64 = locals.map(|l| *l).sum();
-        assert_eq!(data.0, data.1);
-        assert_eq!(data.0 + shared_reads, (threads * rounds) as u64);
+        let mut parts = w.parts().expect("exclusive");
+        let mut shared_reads = 0;
+        parts.locals.for_each(|l| shared_reads += *l);
+        assert_eq!(parts.data.0, parts.data.1);
+        let per_thread = rounds as u64 / 8;
+        assert_eq!(*parts.order, threads as u64 * per_thread * 3);
+        assert_eq!(
+            parts.data.0 + shared_reads,
+            threads as u64 * per_thread * 8 - threads as u64 * per_thread
+        );
     }
 }
