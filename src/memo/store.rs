@@ -6,16 +6,17 @@
 //! value and tells the policy at once, for one compare-and-swap in all.
 //!
 //! Once threads contend, hits take only their own stripe. They read the
-//! table and record a *touch* (slot, slot generation, stamp) in the
-//! stripe's log instead of telling the policy; whoever next takes the whole
-//! lock (a miss, a load, a full log) replays every stripe's touches in stamp
-//! order before deciding anything, so the policy sees every hit before it
-//! picks a victim. Stamps are Lamport clocks: a stamp is above every stamp
-//! this thread took before and every stamp of the stripe, so one thread's
-//! hits replay in exactly the order it made them, and hits of different
-//! threads that no lock orders replay in one valid linearisation. Slot
-//! generations make a touch that arrives after its entry was evicted (and
-//! the slot reused) harmless: it no longer matches and is skipped.
+//! table and record a *touch* (slot and slot generation) in the stripe's
+//! log instead of telling the policy. A full log is replayed into the
+//! policy by its own thread, still holding its stripe, if the policy's lock
+//! is free (else a little later); whoever takes the whole lock (a miss, a
+//! load) first replays every stripe's log, so the policy has seen every hit
+//! before it picks a victim. A thread keeps its stripe, so its own hits
+//! replay in the order it made them; hits of different threads replay
+//! stripe by stripe, one valid order of events no lock orders, slightly
+//! stale for hits that another thread's log still holds. Slot generations
+//! make a touch that arrives after its entry was evicted (and the slot
+//! reused) harmless: it no longer matches and is skipped.
 //!
 //! Single flight: a miss registers a *flight* for its key under the whole
 //! lock, so concurrent misses on one key find it and wait (on `ended`, never
@@ -26,7 +27,6 @@
 //! Lock order: the memory lock, then `waits`; nobody holding `waits` takes
 //! the memory lock.
 
-use std::cell::Cell;
 use std::hash::Hash;
 
 use hashbrown::HashTable;
@@ -38,25 +38,9 @@ use crate::policy::{Policy, Slot};
 
 /// A stripe's log is replayed once it holds this many touches, if the
 /// eviction order is free.
-const LOG_LIMIT: usize = 256;
+const LOG_LIMIT: usize = 2048;
 /// A stripe's log is replayed, waiting for the order, at this many touches.
-const LOG_CAP: usize = 16 * LOG_LIMIT;
-
-thread_local! {
-    /// This thread's Lamport clock (shared by all memos: clocks only need to grow).
-    static CLOCK: Cell<u64> = const { Cell::new(0) };
-}
-
-/// The next stamp: above this thread's last one and above the stripe's.
-#[inline]
-fn next_stamp(stripe_clock: &mut u64) -> u64 {
-    CLOCK.with(|clock| {
-        let stamp = clock.get().max(*stripe_clock) + 1;
-        clock.set(stamp);
-        *stripe_clock = stamp;
-        stamp
-    })
-}
+const LOG_CAP: usize = 8 * LOG_LIMIT;
 
 struct Entry<K, V> {
     key: K,
@@ -78,7 +62,6 @@ impl<K, V> Entry<K, V> {
 /// A recorded hit, replayed into the policy later.
 #[derive(Clone, Copy)]
 struct Touch {
-    stamp: u64,
     slot: Slot,
     generation: u32,
 }
@@ -115,26 +98,18 @@ struct Order<P> {
     policy: P,
     slots: Vec<SlotMeta>,
     free: Vec<Slot>,
-    /// Scratch space for replaying touches, kept to avoid reallocating.
-    replay: Vec<Touch>,
-    ordered: Vec<Touch>,
 }
 
 impl<P: Policy> Order<P> {
-    /// Applies `touches` (any order) to the policy, in stamp order,
-    /// skipping those of entries evicted since; leaves `touches` empty.
+    /// Applies `touches` to the policy, in order, skipping those of entries
+    /// evicted since; leaves `touches` empty.
     fn apply(&mut self, touches: &mut Vec<Touch>) {
-        if touches.is_empty() {
-            return;
-        }
-        let ordered = order_by_stamp(touches, &mut self.ordered);
-        for t in ordered.iter() {
+        for t in touches.drain(..) {
             let meta = self.slots[t.slot as usize];
             if meta.live && meta.generation == t.generation {
                 self.policy.on_hit(t.slot);
             }
         }
-        touches.clear();
     }
 }
 
@@ -143,49 +118,7 @@ impl<P: Policy> Order<P> {
 #[derive(Default)]
 struct Local {
     log: Vec<Touch>,
-    clock: u64,
     hits: u64,
-}
-
-const NO_SLOT: Slot = Slot::MAX;
-
-/// Puts `touches` in stamp order, returning the ordered slice.
-///
-/// Stamps are dense when few threads hit the memo (one thread's stamps are
-/// consecutive), so a counting placement into `scratch` orders them in O(n)
-/// without comparisons; sparse or colliding stamps (many threads) fall back
-/// to a sort.
-fn order_by_stamp<'a>(touches: &'a mut [Touch], scratch: &'a mut Vec<Touch>) -> &'a [Touch] {
-    let (Some(min), Some(max)) = (
-        touches.iter().map(|t| t.stamp).min(),
-        touches.iter().map(|t| t.stamp).max(),
-    ) else {
-        return touches;
-    };
-    let span = usize::try_from(max - min).map_or(usize::MAX, |s| s + 1);
-    if span <= touches.len() * 4 {
-        scratch.clear();
-        scratch.resize(
-            span,
-            Touch {
-                stamp: 0,
-                slot: NO_SLOT,
-                generation: 0,
-            },
-        );
-        let mut collided = false;
-        for t in touches.iter() {
-            let place = &mut scratch[(t.stamp - min) as usize];
-            collided |= place.slot != NO_SLOT;
-            *place = *t;
-        }
-        if !collided {
-            scratch.retain(|t| t.slot != NO_SLOT);
-            return scratch;
-        }
-    }
-    touches.sort_unstable_by_key(|t| t.stamp);
-    touches
 }
 
 /// What an insertion pushed out of memory.
@@ -329,8 +262,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     policy,
                     slots: Vec::new(),
                     free: Vec::new(),
-                    replay: Vec::new(),
-                    ordered: Vec::new(),
                 },
                 Local::default,
             ),
@@ -378,7 +309,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             local.hits += 1;
             if P::TRACKS_HITS {
                 let touch = Touch {
-                    stamp: next_stamp(&mut local.clock),
                     slot: entry.slot,
                     generation: entry.tag >> 1,
                 };
@@ -502,23 +432,21 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             .map(|e| e.value.clone())
     }
 
-    /// Replays every stripe's recorded hits into the policy, in stamp
-    /// order, under the whole lock.
+    /// Replays every stripe's recorded hits into the policy, stripe by
+    /// stripe, under the whole lock.
     fn replay(parts: &mut MemoryParts<'_, K, V, P>) {
         // With one stripe in use, hits tell the policy at once: no logs.
         if !P::TRACKS_HITS || parts.single {
             return;
         }
         let order = &mut *parts.order;
-        let mut touches = std::mem::take(&mut order.replay);
-        parts.locals.for_each(|local| touches.append(&mut local.log));
-        order.apply(&mut touches);
-        order.replay = touches;
+        parts.locals.for_each(|local| order.apply(&mut local.log));
     }
 
     /// Adds an entry, making room first (a key already in memory takes the
-    /// new value; a key being computed is left to its leader). `purge` empties the whole memory
-    /// into the result instead of evicting one entry; `count` says which
+    /// new value; a key being computed is left to its leader). `purge`
+    /// empties the whole memory into the result instead of evicting one
+    /// entry; `count` says which
     /// statistic the insertion adds to; `hasher` rehashes keys when the
     /// table grows.
     #[allow(clippy::too_many_arguments)]
