@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use klepto::archive::DictArchive;
-use klepto::keymap::HashKey;
+use klepto::keymap::{HashKey, RawKeymap};
 use klepto::Memo;
 
 fn assert_send_sync<T: Send + Sync>(_: &T) {}
@@ -153,4 +153,54 @@ fn many_threads_many_keys_stay_consistent() {
     let info = memo.info();
     assert_eq!(info.hits + info.misses, 20_000);
     assert!(info.size <= 64);
+}
+
+#[test]
+fn lru_order_stays_exact_for_one_thread_after_contention() {
+    // Threads hammering hits spread the memo's lock over several stripes;
+    // afterwards one thread's uses must still decide evictions exactly.
+    let memo = Arc::new(
+        Memo::builder()
+            .lru(200)
+            .keymap(RawKeymap::new())
+            .build(|x: u64| x + 1),
+    );
+    for x in 0..200 {
+        memo.call(x);
+    }
+    let start = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (memo, start) = (memo.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..50_000u64 {
+                    let x = (i * 13 + t * 50) % 200;
+                    assert_eq!(memo.call(x), x + 1);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(memo.info().misses, 200, "every contended call was a hit");
+    // Use 0..100 again, in order: 100..200 are now the least recent.
+    for x in 0..100 {
+        memo.call(x);
+    }
+    for x in 200..300 {
+        memo.call(x);
+    }
+    let info = memo.info();
+    assert_eq!((info.misses, info.size), (300, 200));
+    assert!(
+        (0..100).all(|x| memo.lookup(&x).is_some()),
+        "recently used stay"
+    );
+    assert!(
+        (100..200).all(|x| memo.lookup(&x).is_none()),
+        "least recent left"
+    );
+    assert_eq!(info.hits, 4 * 50_000 + 100);
 }

@@ -28,12 +28,14 @@ impl<Key: Eq + Hash> PendingArgs<Key> {
     }
 
     /// Whether arguments are kept at all.
+    #[inline]
     pub(crate) fn enabled(&self) -> bool {
         self.map.is_some()
     }
 
     /// Remembers the encoding of `key`'s arguments until it is archived (the
     /// key is copied only when there is something to keep).
+    #[inline]
     pub(crate) fn keep(&self, key: &Key, args: Option<Vec<u8>>)
     where
         Key: Clone,
@@ -45,6 +47,7 @@ impl<Key: Eq + Hash> PendingArgs<Key> {
 
     /// Takes the encoding of `key`'s arguments (the entry is being archived
     /// or has left memory unsaved).
+    #[inline]
     pub(crate) fn take(&self, key: &Key) -> Option<Vec<u8>> {
         self.map.as_ref()?.lock().remove(key)
     }

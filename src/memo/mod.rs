@@ -449,11 +449,11 @@ where
                 }
             };
             let hash = self.hasher.hash_one(&key);
-            let displaced = self
-                .store
-                .insert(hash, key, value, false, false, Count::Nothing, |k| {
-                    self.hasher.hash_one(k)
-                });
+            let displaced =
+                self.store
+                    .insert(hash, key, value, false, false, Count::Nothing, |k| {
+                        self.hasher.hash_one(k)
+                    });
             if let Displaced::Evicted {
                 key,
                 value,

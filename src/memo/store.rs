@@ -6,17 +6,24 @@
 //! value and tells the policy at once, for one compare-and-swap in all.
 //!
 //! Once threads contend, hits take only their own stripe. They read the
-//! table and record a *touch* (slot and slot generation) in the stripe's
-//! log instead of telling the policy. A full log is replayed into the
-//! policy by its own thread, still holding its stripe, if the policy's lock
-//! is free (else a little later); whoever takes the whole lock (a miss, a
-//! load) first replays every stripe's log, so the policy has seen every hit
-//! before it picks a victim. A thread keeps its stripe, so its own hits
-//! replay in the order it made them; hits of different threads replay
-//! stripe by stripe, one valid order of events no lock orders, slightly
-//! stale for hits that another thread's log still holds. Slot generations
-//! make a touch that arrives after its entry was evicted (and the slot
-//! reused) harmless: it no longer matches and is skipped.
+//! table and record a *touch* (stamp, slot, slot generation) in the
+//! stripe's log instead of telling the policy. A full log is replayed into
+//! the policy by its own thread, still holding its stripe, if the policy's
+//! lock is free (else a little later); whoever takes the whole lock (a
+//! miss, a load) first replays every stripe's log, merged by stamp, so the
+//! policy has seen every hit before it picks a victim. When only the last
+//! hit on an entry matters (LRU, MRU) the earlier ones of a batch are
+//! skipped.
+//!
+//! Stamps are Lamport clocks: above the thread's previous stamp, the
+//! stripe's, and the highest stamp published (by a thread replaying its
+//! log, or ending). A thread keeps its stripe, so its own hits replay in
+//! the order it made them, and hits made after another thread ended (or
+//! replayed) replay after that thread's. Hits of threads running at the
+//! same time replay in one plausible order: the policy's order among them
+//! is approximate, as in any concurrent cache, never its contents or
+//! counts. Slot generations make a touch that arrives after its entry was
+//! evicted (and the slot reused) harmless: it no longer matches.
 //!
 //! Single flight: a miss registers a *flight* for its key under the whole
 //! lock, so concurrent misses on one key find it and wait (on `ended`, never
@@ -27,7 +34,9 @@
 //! Lock order: the memory lock, then `waits`; nobody holding `waits` takes
 //! the memory lock.
 
+use std::cell::Cell;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
@@ -62,8 +71,44 @@ impl<K, V> Entry<K, V> {
 /// A recorded hit, replayed into the policy later.
 #[derive(Clone, Copy)]
 struct Touch {
+    stamp: u64,
     slot: Slot,
     generation: u32,
+}
+
+/// The highest stamp a thread has published: when it replays its own log,
+/// and when it ends. Stamps taken later are above it, so hits made after
+/// another thread's (joined, or seen replaying) replay after them.
+static PUBLISHED: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's Lamport clock (shared by all memos: clocks only need to grow).
+struct Clock(Cell<u64>);
+
+impl Drop for Clock {
+    fn drop(&mut self) {
+        PUBLISHED.fetch_max(self.0.get(), Relaxed);
+    }
+}
+
+thread_local! {
+    static CLOCK: Clock = const { Clock(Cell::new(0)) };
+}
+
+/// The next stamp: above this thread's last one, the stripe's last one and
+/// the published one.
+#[inline]
+fn next_stamp(stripe_clock: &mut u64) -> u64 {
+    CLOCK.with(|clock| {
+        let stamp = clock
+            .0
+            .get()
+            .max(*stripe_clock)
+            .max(PUBLISHED.load(Relaxed))
+            + 1;
+        clock.0.set(stamp);
+        *stripe_clock = stamp;
+        stamp
+    })
 }
 
 /// Where a slot's entry is, and which entry it is.
@@ -98,13 +143,23 @@ struct Order<P> {
     policy: P,
     slots: Vec<SlotMeta>,
     free: Vec<Slot>,
+    /// Scratch space for merging the stripes' logs.
+    merged: Vec<Touch>,
+    /// Per slot, the last batch that had a hit on it (see `apply`).
+    seen: Vec<u32>,
+    batch: u32,
 }
 
 impl<P: Policy> Order<P> {
-    /// Applies `touches` to the policy, in order, skipping those of entries
-    /// evicted since; leaves `touches` empty.
+    /// Applies `touches` (in stamp order) to the policy, skipping those of
+    /// entries evicted since; leaves `touches` empty.
     fn apply(&mut self, touches: &mut Vec<Touch>) {
-        for t in touches.drain(..) {
+        let first = if P::LAST_HIT_ONLY {
+            self.last_hits(touches)
+        } else {
+            0
+        };
+        for t in touches.drain(..).skip(first) {
             let meta = self.slots[t.slot as usize];
             if meta.live && meta.generation == t.generation {
                 self.policy.on_hit(t.slot);
@@ -113,11 +168,38 @@ impl<P: Policy> Order<P> {
     }
 }
 
+impl<P> Order<P> {
+    /// Moves the last hit on each slot to the end of `touches`, in order,
+    /// and returns where they start: the earlier hits need no replay.
+    fn last_hits(&mut self, touches: &mut [Touch]) -> usize {
+        self.batch = self.batch.wrapping_add(1);
+        if self.batch == 0 {
+            self.seen.fill(0);
+            self.batch = 1;
+        }
+        if self.seen.len() < self.slots.len() {
+            self.seen.resize(self.slots.len(), 0);
+        }
+        let mut first = touches.len();
+        for i in (0..touches.len()).rev() {
+            let t = touches[i];
+            let seen = &mut self.seen[t.slot as usize];
+            if *seen != self.batch {
+                *seen = self.batch;
+                first -= 1;
+                touches[first] = t;
+            }
+        }
+        first
+    }
+}
+
 /// What one stripe guards: the hits its readers made and did not yet
 /// replay.
 #[derive(Default)]
 struct Local {
     log: Vec<Touch>,
+    clock: u64,
     hits: u64,
 }
 
@@ -195,14 +277,23 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
 }
 
 impl<K: Eq + Hash, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let mut guard = self.store.memory.write();
-            let memory = guard.exclusive().expect("a writer holds everything");
-            let notify = end_flight(memory, self.hash, &key, None);
-            drop(guard);
-            self.store.wake(notify);
+            self.abandon(key);
         }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
+    /// Ends the flight without a value (the function panicked).
+    #[cold]
+    fn abandon(&self, key: K) {
+        let mut guard = self.store.memory.write();
+        let memory = guard.exclusive().expect("a writer holds everything");
+        let notify = end_flight(memory, self.hash, &key, None);
+        drop(guard);
+        self.store.wake(notify);
     }
 }
 
@@ -262,6 +353,9 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     policy,
                     slots: Vec::new(),
                     free: Vec::new(),
+                    merged: Vec::new(),
+                    seen: Vec::new(),
+                    batch: 0,
                 },
                 Local::default,
             ),
@@ -309,6 +403,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             local.hits += 1;
             if P::TRACKS_HITS {
                 let touch = Touch {
+                    stamp: next_stamp(&mut local.clock),
                     slot: entry.slot,
                     generation: entry.tag >> 1,
                 };
@@ -321,6 +416,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     let (_, local, order) = guard.shared_and_order(logged >= LOG_CAP);
                     if let Some(mut order) = order {
                         order.apply(&mut local.log);
+                        PUBLISHED.fetch_max(local.clock, Relaxed);
                     }
                 }
             }
@@ -432,15 +528,26 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             .map(|e| e.value.clone())
     }
 
-    /// Replays every stripe's recorded hits into the policy, stripe by
-    /// stripe, under the whole lock.
+    /// Replays every stripe's recorded hits into the policy, in stamp
+    /// order, under the whole lock.
     fn replay(parts: &mut MemoryParts<'_, K, V, P>) {
         // With one stripe in use, hits tell the policy at once: no logs.
         if !P::TRACKS_HITS || parts.single {
             return;
         }
         let order = &mut *parts.order;
-        parts.locals.for_each(|local| order.apply(&mut local.log));
+        let mut merged = std::mem::take(&mut order.merged);
+        let mut logs = 0;
+        parts.locals.for_each(|local| {
+            logs += usize::from(!local.log.is_empty());
+            merged.append(&mut local.log);
+        });
+        if logs > 1 {
+            // Each log is in stamp order already: a stable sort merges runs.
+            merged.sort_by_key(|t| t.stamp);
+        }
+        order.apply(&mut merged);
+        order.merged = merged;
     }
 
     /// Adds an entry, making room first (a key already in memory takes the
@@ -537,8 +644,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         let slot = match order.free.pop() {
             Some(slot) => slot,
             None => {
-                let slot =
-                    Slot::try_from(order.slots.len()).expect("more than u32::MAX entries");
+                let slot = Slot::try_from(order.slots.len()).expect("more than u32::MAX entries");
                 order.slots.push(SlotMeta {
                     hash: 0,
                     generation: 0,
@@ -752,6 +858,49 @@ mod tests {
             _ => panic!("expected an eviction"),
         }
         assert_eq!(s.tally().hits, 2 + 2 * LOG_LIMIT as u64 * 3);
+    }
+
+    #[test]
+    fn only_the_last_hit_on_each_slot_is_replayed_when_that_is_all_that_matters() {
+        let mut order = Order {
+            policy: Lru::new(8),
+            slots: vec![
+                SlotMeta {
+                    hash: 0,
+                    generation: 0,
+                    live: true,
+                };
+                4
+            ],
+            free: Vec::new(),
+            merged: Vec::new(),
+            seen: Vec::new(),
+            batch: u32::MAX, // the next batch wraps: marks are reset
+        };
+        let touch = |stamp, slot| Touch {
+            stamp,
+            slot,
+            generation: 0,
+        };
+        let mut touches: Vec<Touch> = [(1, 0), (2, 1), (3, 0), (4, 2), (5, 1), (6, 0)]
+            .into_iter()
+            .map(|(stamp, slot)| touch(stamp, slot))
+            .collect();
+        let first = order.last_hits(&mut touches);
+        let kept: Vec<(u64, Slot)> = touches[first..].iter().map(|t| (t.stamp, t.slot)).collect();
+        assert_eq!(kept, vec![(4, 2), (5, 1), (6, 0)]);
+        // A new batch forgets the marks of the last one.
+        let mut again = vec![touch(7, 2), touch(8, 2)];
+        assert_eq!(order.last_hits(&mut again), 1);
+        // Replayed into LRU: 3 (never hit) is the least recent, then 2, 1, 0.
+        for slot in 0..4 {
+            order.policy.on_insert(slot);
+        }
+        order.apply(&mut touches);
+        assert!(touches.is_empty());
+        assert_eq!(order.policy.evict(), Some(3));
+        assert_eq!(order.policy.evict(), Some(2));
+        assert_eq!(order.policy.evict(), Some(1));
     }
 
     #[test]

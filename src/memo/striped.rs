@@ -221,8 +221,28 @@ impl<T, S, X> Striped<T, S, X> {
     }
 
     /// Exclusive access to `T` and every stripe's data.
+    #[inline]
     pub fn write(&self) -> Guard<'_, T, S, X> {
-        if self.stripes[0].lock.lock() && self.active.load(Ordering::Relaxed) == 1 {
+        let contended = self.stripes[0].lock.lock();
+        if !contended
+            && self.active.load(Ordering::Relaxed) == 1
+            && !self.grow.load(Ordering::Relaxed)
+        {
+            return Guard {
+                lock: self,
+                first: 0,
+                held: 1,
+                exclusive: true,
+            };
+        }
+        self.write_slow(contended)
+    }
+
+    /// [`write`](Self::write) with stripe 0 held, when other stripes are
+    /// in use, or readers waited, or every stripe is to be put in use.
+    #[cold]
+    fn write_slow(&self, contended: bool) -> Guard<'_, T, S, X> {
+        if contended && self.active.load(Ordering::Relaxed) == 1 {
             self.waited();
         }
         let mut active = self.active.load(Ordering::Relaxed);
@@ -402,6 +422,10 @@ impl<T, S, X> Guard<'_, T, S, X> {
 impl<T, S, X> Drop for Guard<'_, T, S, X> {
     #[inline]
     fn drop(&mut self) {
+        if self.held == 1 {
+            self.lock.stripes[self.first].lock.unlock();
+            return;
+        }
         for stripe in self.lock.stripes[self.first..self.first + self.held]
             .iter()
             .rev()

@@ -99,17 +99,29 @@ impl Links {
 
     /// Makes room for node `n` (amortised; no allocation once the arena has
     /// seen its largest node number).
+    #[inline]
     fn ensure(&mut self, n: u32) {
-        assert!(n != NIL, "node number {NIL} is reserved");
-        let idx = n as usize;
-        if idx >= self.nodes.len() {
-            self.nodes.resize(idx + 1, Node::DETACHED);
+        if n as usize >= self.nodes.len() {
+            self.grow(n);
         }
     }
 
+    #[cold]
+    fn grow(&mut self, n: u32) {
+        assert!(n != NIL, "node number {NIL} is reserved");
+        self.nodes.resize(n as usize + 1, Node::DETACHED);
+    }
+
     /// Links the detached node `n` in front of `list`'s head.
+    #[inline]
     pub(crate) fn push_front(&mut self, list: &mut List, n: u32) {
         self.ensure(n);
+        self.link_front(list, n);
+    }
+
+    /// [`push_front`](Self::push_front) of a node the arena has room for.
+    #[inline]
+    fn link_front(&mut self, list: &mut List, n: u32) {
         debug_assert!(!self.nodes[n as usize].linked, "node {n} already linked");
         let old = list.head;
         self.nodes[n as usize] = Node {
@@ -147,6 +159,7 @@ impl Links {
     }
 
     /// Unlinks node `n`, a member of `list`.
+    #[inline]
     pub(crate) fn unlink(&mut self, list: &mut List, n: u32) {
         debug_assert!(self.contains(n), "node {n} not linked");
         let Node { prev, next, .. } = self.nodes[n as usize];
@@ -165,10 +178,11 @@ impl Links {
     }
 
     /// Moves node `n`, a member of `list`, to the front of `list`.
+    #[inline]
     pub(crate) fn move_to_front(&mut self, list: &mut List, n: u32) {
         if list.head != n {
             self.unlink(list, n);
-            self.push_front(list, n);
+            self.link_front(list, n);
         }
     }
 
@@ -358,6 +372,8 @@ macro_rules! recency_policy {
         }
 
         impl Policy for $name {
+            const LAST_HIT_ONLY: bool = true;
+
             fn capacity(&self) -> Option<usize> {
                 Some(self.capacity)
             }

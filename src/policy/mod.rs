@@ -45,6 +45,11 @@ pub trait Policy: Send + 'static {
     /// memo skips the call (and the lock it would need) on its hit path.
     const TRACKS_HITS: bool = true;
 
+    /// Whether, of several hits on one entry, only the last one matters
+    /// (true of LRU and MRU, not of LFU, which counts them): a memo that
+    /// replays hits in batches then skips the earlier ones.
+    const LAST_HIT_ONLY: bool = false;
+
     /// Maximum number of entries kept in memory; `None` means unbounded and
     /// `Some(0)` keeps nothing.
     fn capacity(&self) -> Option<usize>;
