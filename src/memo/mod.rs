@@ -15,7 +15,7 @@ pub use stats::CacheInfo;
 
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use hashbrown::DefaultHashBuilder;
 
@@ -25,7 +25,6 @@ use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
 use crate::{Error, Result};
 use args::PendingArgs;
-use stats::Counters;
 use store::{Count, Displaced, Leader, Lookup, Store};
 
 /// A memoized function: calls with arguments seen before return the stored
@@ -61,7 +60,8 @@ where
     config: KeyConfig,
     hasher: DefaultHashBuilder,
     store: Store<K::Key, F::Output, P>,
-    counters: Counters,
+    /// Cache failures fallen back from (the store counts the rest).
+    errors: AtomicU64,
     archive: A,
     archived: AtomicBool,
     /// Encoded arguments of unsaved results, for hashed keys.
@@ -130,7 +130,7 @@ where
             config: p.config,
             hasher: DefaultHashBuilder::default(),
             store: Store::new(p.policy),
-            counters: Counters::default(),
+            errors: AtomicU64::new(0),
             archive: p.archive,
             archived: AtomicBool::new(archived),
             pending: PendingArgs::new(archived),
@@ -300,7 +300,7 @@ where
     }
 
     fn failed(&self, stage: Stage, error: &Error) {
-        Counters::bump(&self.counters.errors);
+        self.errors.fetch_add(1, Relaxed);
         let what = match stage {
             Stage::Key => "building the key",
             Stage::ArchiveRead => "reading the archive",
@@ -323,7 +323,7 @@ where
             hits: tally.hits,
             misses: tally.misses,
             loads: tally.loads,
-            errors: Counters::get(&self.counters.errors),
+            errors: self.errors.load(Relaxed),
             maxsize: tally.capacity,
             size: tally.len,
         }
@@ -342,7 +342,7 @@ where
     pub fn clear(&self) {
         self.store.clear();
         self.pending.clear();
-        self.counters.reset();
+        self.errors.store(0, Relaxed);
     }
 
     /// The stored result for `args`, from memory only; statistics and

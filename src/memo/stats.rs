@@ -1,6 +1,4 @@
-//! Counters of a memo and the snapshot users read.
-
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+//! The snapshot of a memo's statistics that users read.
 
 /// A snapshot of a memo's statistics, from [`Memo::info`](crate::Memo::info).
 ///
@@ -29,25 +27,4 @@ pub struct CacheInfo {
     pub maxsize: Option<usize>,
     /// Entries in memory now.
     pub size: usize,
-}
-
-/// The counters the store does not keep (hits, misses and loads are counted
-/// under the memory lock the calls take anyway).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub errors: AtomicU64,
-}
-
-impl Counters {
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
-    }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Relaxed)
-    }
-
-    pub fn reset(&self) {
-        self.errors.store(0, Relaxed);
-    }
 }

@@ -132,7 +132,6 @@ struct Memory<K, V> {
     table: HashTable<Entry<K, V>>,
     flights: Flights<K, V>,
     capacity: Option<usize>,
-    len: usize,
     counts: Counts,
 }
 
@@ -346,7 +345,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     table: HashTable::new(),
                     flights: Flights::new(),
                     capacity,
-                    len: 0,
                     counts: Counts::default(),
                 },
                 Order {
@@ -383,17 +381,14 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     {
         let mut guard = self.memory.read();
         if guard.single() {
-            {
-                let parts = guard.parts().expect("the only stripe is everything");
-                let (memory, mut order) = (parts.data, parts.order);
-                if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
-                    let value = entry.value.clone();
-                    memory.counts.hits += 1;
-                    if P::TRACKS_HITS {
-                        order.policy.on_hit(entry.slot);
-                    }
-                    return Lookup::Hit(value);
-                }
+            // The only stripe: no logs to replay first.
+            let Parts {
+                data, mut order, ..
+            } = guard.parts().expect("the only stripe is everything");
+            let hit = Self::hit_held(data, &mut order.policy, hash, &key);
+            drop(order);
+            if let Some(value) = hit {
+                return Lookup::Hit(value);
             }
             return self.join(hash, key, guard, true);
         }
@@ -447,16 +442,11 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         };
         if !checked {
             // Stored since a reader missed it?
-            let memory = guard.exclusive().expect("a writer holds everything");
-            if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
-                let value = entry.value.clone();
-                let slot = entry.slot;
-                memory.counts.hits += 1;
-                if P::TRACKS_HITS {
-                    let mut parts = guard.parts().expect("a writer holds everything");
-                    Self::replay(&mut parts);
-                    parts.order.policy.on_hit(slot);
-                }
+            let mut parts = guard.parts().expect("a writer holds everything");
+            Self::replay(&mut parts);
+            let hit = Self::hit_held(parts.data, &mut parts.order.policy, hash, &key);
+            drop(parts);
+            if let Some(value) = hit {
                 return Lookup::Hit(value);
             }
         }
@@ -518,6 +508,19 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         }
     }
 
+    /// A hit under the whole lock: counted, and told to the policy at once
+    /// (the caller has replayed the stripes' logs, which hold earlier hits).
+    #[inline]
+    fn hit_held(memory: &mut Memory<K, V>, policy: &mut P, hash: u64, key: &K) -> Option<V> {
+        let entry = memory.table.find(hash, |e| e.key == *key)?;
+        let value = entry.value.clone();
+        if P::TRACKS_HITS {
+            policy.on_hit(entry.slot);
+        }
+        memory.counts.hits += 1;
+        Some(value)
+    }
+
     /// The value without touching policy or statistics.
     pub fn peek(&self, hash: u64, key: &K) -> Option<V> {
         let mut guard = self.memory.read();
@@ -553,9 +556,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     /// Adds an entry, making room first (a key already in memory takes the
     /// new value; a key being computed is left to its leader). `purge`
     /// empties the whole memory into the result instead of evicting one
-    /// entry; `count` says which
-    /// statistic the insertion adds to; `hasher` rehashes keys when the
-    /// table grows.
+    /// entry; `count` says which statistic the insertion adds to; `hasher`
+    /// rehashes keys when the table grows.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &self,
@@ -628,7 +630,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         let mut displaced = Displaced::None;
         match parts.data.capacity {
             Some(0) => return Displaced::NotStored { key, value, dirty },
-            Some(cap) if parts.data.len >= cap => {
+            Some(cap) if parts.data.table.len() >= cap => {
                 if purge {
                     let mut all = Self::empty(parts);
                     all.push((key, value));
@@ -658,7 +660,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         meta.live = true;
         let tag = (meta.generation << 1) | u32::from(dirty);
         order.policy.on_insert(slot);
-        memory.len += 1;
         memory.table.insert_unique(
             hash,
             Entry {
@@ -686,7 +687,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         meta.live = false;
         meta.generation = (meta.generation + 1) & (u32::MAX >> 1);
         order.free.push(slot);
-        memory.len -= 1;
         Displaced::Evicted {
             dirty: entry.dirty(),
             key: entry.key,
@@ -702,7 +702,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         order.policy.clear();
         order.slots.clear();
         order.free.clear();
-        parts.data.len = 0;
         all
     }
 
@@ -764,7 +763,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             hits: memory.counts.hits + shared_hits,
             misses: memory.counts.misses,
             loads: memory.counts.loads,
-            len: memory.len,
+            len: memory.table.len(),
             capacity: memory.capacity,
         }
     }
@@ -831,33 +830,29 @@ mod tests {
     #[test]
     fn hits_replay_in_order_before_eviction() {
         for shared in [false, true] {
-            hits_replay_in_order(shared);
-        }
-    }
-
-    fn hits_replay_in_order(shared: bool) {
-        let h = hasher();
-        let s = store(Lru::new(3), shared);
-        for k in [1, 2, 3] {
-            s.insert(h(&k), k, k, false, false, Count::Nothing, &h);
-        }
-        // Touch 1 and 2: 3 is now the LRU.
-        s.get(h(&1), &1);
-        s.get(h(&2), &2);
-        match s.insert(h(&4), 4, 4, false, false, Count::Nothing, &h) {
-            Displaced::Evicted { key, .. } => assert_eq!(key, 3),
-            _ => panic!("expected an eviction"),
-        }
-        // Slot of 3 is reused by 4; a long run of hits fills logs and replays.
-        for _ in 0..(LOG_LIMIT * 3) {
-            s.get(h(&4), &4);
+            let h = hasher();
+            let s = store(Lru::new(3), shared);
+            for k in [1, 2, 3] {
+                s.insert(h(&k), k, k, false, false, Count::Nothing, &h);
+            }
+            // Touch 1 and 2: 3 is now the LRU.
             s.get(h(&1), &1);
+            s.get(h(&2), &2);
+            match s.insert(h(&4), 4, 4, false, false, Count::Nothing, &h) {
+                Displaced::Evicted { key, .. } => assert_eq!(key, 3),
+                _ => panic!("expected an eviction"),
+            }
+            // Slot of 3 is reused by 4; a long run of hits fills logs and replays.
+            for _ in 0..(LOG_LIMIT * 3) {
+                s.get(h(&4), &4);
+                s.get(h(&1), &1);
+            }
+            match s.insert(h(&5), 5, 5, false, false, Count::Nothing, &h) {
+                Displaced::Evicted { key, .. } => assert_eq!(key, 2),
+                _ => panic!("expected an eviction"),
+            }
+            assert_eq!(s.tally().hits, 2 + 2 * LOG_LIMIT as u64 * 3);
         }
-        match s.insert(h(&5), 5, 5, false, false, Count::Nothing, &h) {
-            Displaced::Evicted { key, .. } => assert_eq!(key, 2),
-            _ => panic!("expected an eviction"),
-        }
-        assert_eq!(s.tally().hits, 2 + 2 * LOG_LIMIT as u64 * 3);
     }
 
     #[test]
@@ -906,24 +901,20 @@ mod tests {
     #[test]
     fn stale_touches_of_evicted_entries_are_skipped() {
         for shared in [false, true] {
-            stale_touches_skipped(shared);
+            let h = hasher();
+            let s = store(Lru::new(1), shared);
+            s.insert(h(&1), 1, 1, false, false, Count::Nothing, &h);
+            // Record a touch of 1 and leave it in the log...
+            s.get(h(&1), &1);
+            // ...evict 1 (the replay applies it first), reuse its slot for 2.
+            s.insert(h(&2), 2, 2, false, false, Count::Nothing, &h);
+            s.get(h(&2), &2);
+            match s.insert(h(&3), 3, 3, false, false, Count::Nothing, &h) {
+                Displaced::Evicted { key, .. } => assert_eq!(key, 2),
+                _ => panic!("expected an eviction"),
+            }
+            assert_eq!(s.tally().len, 1);
         }
-    }
-
-    fn stale_touches_skipped(shared: bool) {
-        let h = hasher();
-        let s = store(Lru::new(1), shared);
-        s.insert(h(&1), 1, 1, false, false, Count::Nothing, &h);
-        // Record a touch of 1 and leave it in the log...
-        s.get(h(&1), &1);
-        // ...evict 1 (the replay applies it first), reuse its slot for 2.
-        s.insert(h(&2), 2, 2, false, false, Count::Nothing, &h);
-        s.get(h(&2), &2);
-        match s.insert(h(&3), 3, 3, false, false, Count::Nothing, &h) {
-            Displaced::Evicted { key, .. } => assert_eq!(key, 2),
-            _ => panic!("expected an eviction"),
-        }
-        assert_eq!(s.tally().len, 1);
     }
 
     #[test]

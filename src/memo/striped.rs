@@ -62,14 +62,18 @@ impl SpinLock {
         }
     }
 
+    /// One attempt to take the lock.
+    #[inline]
+    fn acquire(&self) -> bool {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// Takes the lock; `true` when it had to wait.
     #[inline]
     fn lock(&self) -> bool {
-        if self
-            .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if self.acquire() {
             return false;
         }
         self.lock_slow();
@@ -102,11 +106,7 @@ impl SpinLock {
     /// would take the cache line from its holder).
     #[inline]
     fn try_lock(&self) -> bool {
-        !self.locked.load(Ordering::Relaxed)
-            && self
-                .locked
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        !self.locked.load(Ordering::Relaxed) && self.acquire()
     }
 
     #[inline]
