@@ -41,15 +41,25 @@ impl<Key: Eq + Hash> PendingArgs<Key> {
         Key: Clone,
     {
         if let (Some(map), Some(args)) = (&self.map, args) {
-            map.lock().insert(key.clone(), args);
+            Self::insert(map, key.clone(), args);
         }
+    }
+
+    #[inline(never)]
+    fn insert(map: &Mutex<HashMap<Key, Vec<u8>>>, key: Key, args: Vec<u8>) {
+        map.lock().insert(key, args);
     }
 
     /// Takes the encoding of `key`'s arguments (the entry is being archived
     /// or has left memory unsaved).
     #[inline]
     pub(crate) fn take(&self, key: &Key) -> Option<Vec<u8>> {
-        self.map.as_ref()?.lock().remove(key)
+        Self::remove(self.map.as_ref()?, key)
+    }
+
+    #[inline(never)]
+    fn remove(map: &Mutex<HashMap<Key, Vec<u8>>>, key: &Key) -> Option<Vec<u8>> {
+        map.lock().remove(key)
     }
 
     /// Pairs `entries` with the encodings of their arguments, taken out (the

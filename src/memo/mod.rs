@@ -25,7 +25,7 @@ use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
 use crate::{Error, Result};
 use args::PendingArgs;
-use store::{Count, Displaced, Leader, Lookup, Store};
+use store::{Count, Displaced, Leader, Store};
 
 /// A memoized function: calls with arguments seen before return the stored
 /// result instead of running the function again.
@@ -154,12 +154,15 @@ where
     /// ```
     pub fn call(&self, args: F::Args) -> F::Output {
         match self.keymap.key(&args, &self.config) {
-            Ok(key) => match self.store.lookup(self.hasher.hash_one(&key), key) {
-                Lookup::Hit(value) => value,
-                Lookup::Lead(leader) => self
-                    .resolve(leader, args, false)
-                    .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
-            },
+            Ok(key) => {
+                let hash = self.hasher.hash_one(&key);
+                match self.store.lookup(hash, &key) {
+                    Ok(value) => value,
+                    Err(lead) => self
+                        .resolve(lead.leader(&self.store, hash, key), args, false)
+                        .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
+                }
+            }
             Err(e) => {
                 self.failed(Stage::Key, &e);
                 self.compute(args)
@@ -182,9 +185,10 @@ where
             .keymap
             .key(&args, &self.config)
             .inspect_err(|e| self.failed(Stage::Key, e))?;
-        match self.store.lookup(self.hasher.hash_one(&key), key) {
-            Lookup::Hit(value) => Ok(value),
-            Lookup::Lead(leader) => self.resolve(leader, args, true),
+        let hash = self.hasher.hash_one(&key);
+        match self.store.lookup(hash, &key) {
+            Ok(value) => Ok(value),
+            Err(lead) => self.resolve(lead.leader(&self.store, hash, key), args, true),
         }
     }
 

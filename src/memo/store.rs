@@ -237,12 +237,28 @@ pub(crate) struct Tally {
     pub capacity: Option<usize>,
 }
 
-/// The outcome of [`Store::lookup`].
-pub(crate) enum Lookup<'a, K: Eq + Hash, V: Clone, P: Policy> {
-    /// The value: stored, or computed by the leader this caller waited for.
-    Hit(V),
-    /// Missing: this caller computes it and hands it to [`Leader::store`].
-    Lead(Leader<'a, K, V, P>),
+/// A miss in [`Store::lookup`]: the caller leads the key's new flight, and
+/// makes this a [`Leader`] at once ([`Lead::leader`]); until that leader
+/// stores a value or is dropped, the flight's followers wait.
+#[must_use = "a lead must become a Leader, or the flight's followers wait forever"]
+pub(crate) struct Lead(());
+
+impl Lead {
+    /// The leader of `key`'s flight in `store` (the key and hash given to
+    /// the lookup that returned this).
+    #[inline]
+    pub fn leader<K: Eq + Hash, V: Clone, P: Policy>(
+        self,
+        store: &Store<K, V, P>,
+        hash: u64,
+        key: K,
+    ) -> Leader<'_, K, V, P> {
+        Leader {
+            store,
+            hash,
+            key: Some(key),
+        }
+    }
 }
 
 /// The right and duty to compute one key. Dropping it without
@@ -260,7 +276,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
     }
 
     /// Stores the value (see [`Store::insert`]) and hands it to the waiting
-    /// followers.
+    /// followers. (Inlined so that the leader's fields stay in registers.)
+    #[inline]
     pub fn store(
         mut self,
         value: V,
@@ -372,10 +389,11 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     }
 
     /// A hit: a clone of the value, with the use recorded and counted. A
-    /// miss leads the key's flight (the leader keeps `key`), or waits for
-    /// the flight under way.
+    /// miss starts the key's flight, led by the caller (`Err`), or waits
+    /// for the flight under way. (The small result stays in registers:
+    /// the miss path is part of the Zipf benchmark.)
     #[inline]
-    pub fn lookup(&self, hash: u64, key: K) -> Lookup<'_, K, V, P>
+    pub fn lookup(&self, hash: u64, key: &K) -> Result<V, Lead>
     where
         K: Clone,
     {
@@ -385,15 +403,15 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             let Parts {
                 data, mut order, ..
             } = guard.parts().expect("the only stripe is everything");
-            let hit = Self::hit_held(data, &mut order.policy, hash, &key);
+            let hit = Self::hit_held(data, &mut order.policy, hash, key);
             drop(order);
             if let Some(value) = hit {
-                return Lookup::Hit(value);
+                return Ok(value);
             }
-            return self.join(hash, key, guard, true);
+            return self.join(hash, key, guard);
         }
         let (memory, local) = guard.shared();
-        if let Some(entry) = memory.table.find(hash, |e| e.key == key) {
+        if let Some(entry) = memory.table.find(hash, |e| e.key == *key) {
             let value = entry.value.clone();
             local.hits += 1;
             if P::TRACKS_HITS {
@@ -415,61 +433,67 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                     }
                 }
             }
-            return Lookup::Hit(value);
+            return Ok(value);
         }
         drop(guard);
-        self.join(hash, key, self.memory.write(), false)
+        self.recheck(hash, key)
     }
 
-    /// The miss path of [`lookup`](Self::lookup), holding the whole lock
-    /// (`checked`: since the table was searched for `key`).
-    fn join<'a>(
-        &'a self,
-        hash: u64,
-        key: K,
-        mut guard: MemoryGuard<'a, K, V, P>,
-        checked: bool,
-    ) -> Lookup<'a, K, V, P>
+    /// The miss path of [`lookup`](Self::lookup) after a reader missed:
+    /// takes the whole lock and searches again (the key may have been
+    /// stored meanwhile).
+    #[inline(never)]
+    fn recheck(&self, hash: u64, key: &K) -> Result<V, Lead>
     where
         K: Clone,
     {
-        let lead = |key| {
-            Lookup::Lead(Leader {
-                store: self,
-                hash,
-                key: Some(key),
-            })
-        };
-        if !checked {
-            // Stored since a reader missed it?
-            let mut parts = guard.parts().expect("a writer holds everything");
-            Self::replay(&mut parts);
-            let hit = Self::hit_held(parts.data, &mut parts.order.policy, hash, &key);
-            drop(parts);
-            if let Some(value) = hit {
-                return Lookup::Hit(value);
-            }
+        let mut guard = self.memory.write();
+        let mut parts = guard.parts().expect("a writer holds everything");
+        Self::replay(&mut parts);
+        let hit = Self::hit_held(parts.data, &mut parts.order.policy, hash, key);
+        drop(parts);
+        match hit {
+            Some(value) => Ok(value),
+            None => self.join(hash, key, guard),
         }
+    }
+
+    /// The miss path of [`lookup`](Self::lookup), holding the whole lock
+    /// after searching the table: leads the key's new flight, or follows
+    /// the one under way.
+    #[inline]
+    fn join(&self, hash: u64, key: &K, mut guard: MemoryGuard<'_, K, V, P>) -> Result<V, Lead>
+    where
+        K: Clone,
+    {
         let memory = guard.exclusive().expect("a writer holds everything");
-        match memory.flights.find(hash, &key) {
-            None => {
-                memory.flights.start(hash, key.clone());
-                return lead(key);
+        if memory.flights.find(hash, key).is_none() {
+            memory.flights.start(hash, key.clone());
+            return Err(Lead(()));
+        }
+        self.follow(hash, key, guard)
+    }
+
+    /// [`join`](Self::join) when the key has a flight: waits for its value,
+    /// or takes over an abandoned flight.
+    #[cold]
+    fn follow(&self, hash: u64, key: &K, mut guard: MemoryGuard<'_, K, V, P>) -> Result<V, Lead> {
+        let memory = guard.exclusive().expect("a writer holds everything");
+        let index = (memory.flights.find(hash, key)).expect("follow is called for a key in flight");
+        let flight = memory.flights.get_mut(index);
+        match &mut flight.state {
+            FlightState::Running { waiters } => *waiters += 1,
+            // Followers of an ended flight are still collecting the value.
+            FlightState::Done { value, .. } => {
+                let value = value.clone();
+                memory.counts.hits += 1;
+                return Ok(value);
             }
-            Some(index) => match &mut memory.flights.get_mut(index).state {
-                FlightState::Running { waiters } => *waiters += 1,
-                // Followers of an ended flight are still collecting the value.
-                FlightState::Done { value, .. } => {
-                    let value = value.clone();
-                    memory.counts.hits += 1;
-                    return Lookup::Hit(value);
-                }
-                FlightState::Abandoned { waiters } => {
-                    let waiters = *waiters;
-                    memory.flights.get_mut(index).state = FlightState::Running { waiters };
-                    return lead(key);
-                }
-            },
+            FlightState::Abandoned { waiters } => {
+                let waiters = *waiters;
+                flight.state = FlightState::Running { waiters };
+                return Err(Lead(()));
+            }
         }
         // Wait for the flight to end. `waits` is taken before the memory
         // lock is released, and a leader takes it to notify, so no ending
@@ -481,7 +505,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             drop(waits);
             let mut guard = self.memory.write();
             let memory = guard.exclusive().expect("a writer holds everything");
-            let Some(index) = memory.flights.find(hash, &key) else {
+            let Some(index) = memory.flights.find(hash, key) else {
                 unreachable!("a flight with waiters stays registered")
             };
             let flight = memory.flights.get_mut(index);
@@ -494,13 +518,13 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
                         memory.flights.remove(index);
                     }
                     memory.counts.hits += 1;
-                    return Lookup::Hit(value);
+                    return Ok(value);
                 }
                 FlightState::Abandoned { waiters } => {
                     // Take over; the other followers keep waiting.
                     let waiters = *waiters - 1;
                     flight.state = FlightState::Running { waiters };
-                    return lead(key);
+                    return Err(Lead(()));
                 }
             }
             waits = self.waits.lock();
@@ -533,11 +557,16 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 
     /// Replays every stripe's recorded hits into the policy, in stamp
     /// order, under the whole lock.
+    #[inline]
     fn replay(parts: &mut MemoryParts<'_, K, V, P>) {
         // With one stripe in use, hits tell the policy at once: no logs.
-        if !P::TRACKS_HITS || parts.single {
-            return;
+        if P::TRACKS_HITS && !parts.single {
+            Self::replay_logs(parts);
         }
+    }
+
+    #[inline(never)]
+    fn replay_logs(parts: &mut MemoryParts<'_, K, V, P>) {
         let order = &mut *parts.order;
         let mut merged = std::mem::take(&mut order.merged);
         let mut logs = 0;
@@ -574,6 +603,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 
     /// [`insert`](Self::insert), also ending the key's flight when `led`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     fn insert_inner(
         &self,
         hash: u64,
@@ -773,9 +803,12 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
 impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     /// A lookup that gives up its flight at once on a miss.
     fn get(&self, hash: u64, key: &K) -> Option<V> {
-        match self.lookup(hash, key.clone()) {
-            Lookup::Hit(v) => Some(v),
-            Lookup::Lead(_) => None,
+        match self.lookup(hash, key) {
+            Ok(v) => Some(v),
+            Err(lead) => {
+                drop(lead.leader(self, hash, key.clone()));
+                None
+            }
         }
     }
 
@@ -922,15 +955,16 @@ mod tests {
         use std::sync::Arc;
         let h = hasher();
         let s: Arc<Store<u64, u64, Lru>> = Arc::new(Store::new(Lru::new(4)));
-        let Lookup::Lead(leader) = s.lookup(h(&1), 1) else {
+        let Err(lead) = s.lookup(h(&1), &1) else {
             panic!("the first caller leads")
         };
+        let leader = lead.leader(&s, h(&1), 1);
         let followers: Vec<_> = (0..3)
             .map(|_| {
                 let (s, h) = (s.clone(), hasher());
-                std::thread::spawn(move || match s.lookup(h(&1), 1) {
-                    Lookup::Hit(v) => v,
-                    Lookup::Lead(_) => panic!("a follower must not lead"),
+                std::thread::spawn(move || match s.lookup(h(&1), &1) {
+                    Ok(v) => v,
+                    Err(_) => panic!("a follower must not lead"),
                 })
             })
             .collect();
@@ -948,17 +982,19 @@ mod tests {
         use std::sync::Arc;
         let h = hasher();
         let s: Arc<Store<u64, u64, Lru>> = Arc::new(Store::new(Lru::new(4)));
-        let Lookup::Lead(leader) = s.lookup(h(&1), 1) else {
+        let Err(lead) = s.lookup(h(&1), &1) else {
             panic!("the first caller leads")
         };
+        let leader = lead.leader(&s, h(&1), 1);
         let follower = {
             let (s, h) = (s.clone(), hasher());
-            std::thread::spawn(move || match s.lookup(h(&1), 1) {
-                Lookup::Lead(l) => {
-                    l.store(9, true, false, Count::Miss, &h);
+            std::thread::spawn(move || match s.lookup(h(&1), &1) {
+                Err(lead) => {
+                    lead.leader(&s, h(&1), 1)
+                        .store(9, true, false, Count::Miss, &h);
                     true
                 }
-                Lookup::Hit(_) => false,
+                Ok(_) => false,
             })
         };
         std::thread::sleep(std::time::Duration::from_millis(50));

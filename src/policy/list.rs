@@ -87,6 +87,7 @@ impl Links {
     }
 
     /// Whether node `n` is currently in some list.
+    #[inline]
     pub(crate) fn contains(&self, n: u32) -> bool {
         self.nodes.get(n as usize).is_some_and(|node| node.linked)
     }
@@ -187,6 +188,7 @@ impl Links {
     }
 
     /// Unlinks and returns the first node of `list`.
+    #[inline]
     pub(crate) fn pop_front(&mut self, list: &mut List) -> Option<u32> {
         let n = list.head()?;
         self.unlink(list, n);
@@ -194,6 +196,7 @@ impl Links {
     }
 
     /// Unlinks and returns the last node of `list`.
+    #[inline]
     pub(crate) fn pop_back(&mut self, list: &mut List) -> Option<u32> {
         let n = (list.tail != NIL).then_some(list.tail)?;
         self.unlink(list, n);
@@ -281,6 +284,7 @@ impl Recency {
 
     /// Starts tracking `slot` as the most recent; a slot already tracked is
     /// simply made the most recent.
+    #[inline]
     pub(crate) fn insert(&mut self, slot: Slot) {
         if self.links.contains(slot) {
             self.links.move_to_front(&mut self.list, slot);
@@ -290,6 +294,7 @@ impl Recency {
     }
 
     /// Makes `slot` the most recent; ignored if it is not tracked.
+    #[inline]
     pub(crate) fn touch(&mut self, slot: Slot) {
         if self.links.contains(slot) {
             self.links.move_to_front(&mut self.list, slot);
@@ -297,6 +302,7 @@ impl Recency {
     }
 
     /// Stops tracking `slot`; ignored if it is not tracked.
+    #[inline]
     pub(crate) fn remove(&mut self, slot: Slot) {
         if self.links.contains(slot) {
             self.links.unlink(&mut self.list, slot);
@@ -304,11 +310,13 @@ impl Recency {
     }
 
     /// Forgets and returns the least recent slot.
+    #[inline]
     pub(crate) fn pop_least_recent(&mut self) -> Option<Slot> {
         self.links.pop_back(&mut self.list)
     }
 
     /// Forgets and returns the most recent slot.
+    #[inline]
     pub(crate) fn pop_most_recent(&mut self) -> Option<Slot> {
         self.links.pop_front(&mut self.list)
     }
@@ -380,18 +388,22 @@ macro_rules! recency_policy {
 
             /// Tracks `slot` as the most recently used (re-inserting a tracked
             /// slot only makes it the most recent).
+            #[inline]
             fn on_insert(&mut self, slot: Slot) {
                 self.order.insert(slot);
             }
 
+            #[inline]
             fn on_hit(&mut self, slot: Slot) {
                 self.order.touch(slot);
             }
 
+            #[inline]
             fn on_remove(&mut self, slot: Slot) {
                 self.order.remove(slot);
             }
 
+            #[inline]
             fn evict(&mut self) -> Option<Slot> {
                 self.order.$pop()
             }
