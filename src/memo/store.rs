@@ -42,8 +42,11 @@ use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
 
 use super::flight::{FlightState, Flights};
-use super::striped::{Guard, Parts, Striped};
+use super::striped::{Guard, Locals, Parts, Striped};
 use crate::policy::{Policy, Slot};
+
+/// A bounded store allocates room for up to this many entries up front.
+const PREALLOCATE_MAX: usize = 1 << 16;
 
 /// A stripe's log is replayed once it holds this many touches, if the
 /// eviction order is free.
@@ -140,8 +143,9 @@ struct Memory<K, V> {
 /// contend, so that replaying a full log does not stop the readers.
 struct Order<P> {
     policy: P,
+    /// Per slot; slots are numbered densely (an evicted entry's slot goes
+    /// to the entry that replaces it).
     slots: Vec<SlotMeta>,
-    free: Vec<Slot>,
     /// Scratch space for merging the stripes' logs.
     merged: Vec<Touch>,
     /// Per slot, the last batch that had a hit on it (see `apply`).
@@ -356,18 +360,20 @@ pub(crate) struct Store<K, V, P> {
 impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     pub fn new(policy: P) -> Self {
         let capacity = policy.capacity();
+        // A bounded memory fills up in most uses: room for it from the
+        // start (up to a limit) spares the table its rehashes on the way.
+        let room = capacity.unwrap_or(0).min(PREALLOCATE_MAX);
         Store {
             memory: Striped::new(
                 Memory {
-                    table: HashTable::new(),
+                    table: HashTable::with_capacity(room),
                     flights: Flights::new(),
                     capacity,
                     counts: Counts::default(),
                 },
                 Order {
                     policy,
-                    slots: Vec::new(),
-                    free: Vec::new(),
+                    slots: Vec::with_capacity(room),
                     merged: Vec::new(),
                     seen: Vec::new(),
                     batch: 0,
@@ -397,18 +403,19 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     where
         K: Clone,
     {
+        if let Some(mut sole) = self.memory.sole() {
+            // The only stripe in use: no logs, the policy is told at once.
+            let (memory, order) = sole.parts();
+            if let Some(result) = Self::hit_or_lead(memory, &mut order.policy, hash, key) {
+                return result;
+            }
+            drop(sole);
+            return self.recheck(hash, key);
+        }
         let mut guard = self.memory.read();
         if guard.single() {
-            // The only stripe: no logs to replay first.
-            let Parts {
-                data, mut order, ..
-            } = guard.parts().expect("the only stripe is everything");
-            let hit = Self::hit_held(data, &mut order.policy, hash, key);
-            drop(order);
-            if let Some(value) = hit {
-                return Ok(value);
-            }
-            return self.join(hash, key, guard);
+            drop(guard);
+            return self.recheck(hash, key);
         }
         let (memory, local) = guard.shared();
         if let Some(entry) = memory.table.find(hash, |e| e.key == *key) {
@@ -439,9 +446,8 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         self.recheck(hash, key)
     }
 
-    /// The miss path of [`lookup`](Self::lookup) after a reader missed:
-    /// takes the whole lock and searches again (the key may have been
-    /// stored meanwhile).
+    /// The miss path of [`lookup`](Self::lookup) without the whole lock:
+    /// takes it and searches again (the key may have been stored meanwhile).
     #[inline(never)]
     fn recheck(&self, hash: u64, key: &K) -> Result<V, Lead>
     where
@@ -450,32 +456,38 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         let mut guard = self.memory.write();
         let mut parts = guard.parts().expect("a writer holds everything");
         Self::replay(&mut parts);
-        let hit = Self::hit_held(parts.data, &mut parts.order.policy, hash, key);
+        let found = Self::hit_or_lead(parts.data, &mut parts.order.policy, hash, key);
         drop(parts);
-        match hit {
-            Some(value) => Ok(value),
-            None => self.join(hash, key, guard),
+        match found {
+            Some(result) => result,
+            None => self.follow(hash, key, guard),
         }
     }
 
-    /// The miss path of [`lookup`](Self::lookup), holding the whole lock
-    /// after searching the table: leads the key's new flight, or follows
-    /// the one under way.
+    /// Under the whole lock, with the logs replayed: a hit, or the lead of
+    /// the key's new flight; `None` when a flight of the key is under way.
     #[inline]
-    fn join(&self, hash: u64, key: &K, mut guard: MemoryGuard<'_, K, V, P>) -> Result<V, Lead>
+    fn hit_or_lead(
+        memory: &mut Memory<K, V>,
+        policy: &mut P,
+        hash: u64,
+        key: &K,
+    ) -> Option<Result<V, Lead>>
     where
         K: Clone,
     {
-        let memory = guard.exclusive().expect("a writer holds everything");
-        if memory.flights.find(hash, key).is_none() {
-            memory.flights.start(hash, key.clone());
-            return Err(Lead(()));
+        if let Some(value) = Self::hit_held(memory, policy, hash, key) {
+            return Some(Ok(value));
         }
-        self.follow(hash, key, guard)
+        if memory.flights.find(hash, key).is_some() {
+            return None;
+        }
+        memory.flights.start(hash, key.clone());
+        Some(Err(Lead(())))
     }
 
-    /// [`join`](Self::join) when the key has a flight: waits for its value,
-    /// or takes over an abandoned flight.
+    /// A lookup of a key with a flight under way, holding the whole lock:
+    /// waits for the flight's value, or takes over an abandoned flight.
     #[cold]
     fn follow(&self, hash: u64, key: &K, mut guard: MemoryGuard<'_, K, V, P>) -> Result<V, Lead> {
         let memory = guard.exclusive().expect("a writer holds everything");
@@ -615,10 +627,44 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         hasher: impl Fn(&K) -> u64,
         led: bool,
     ) -> Displaced<K, V> {
-        let mut guard = self.memory.write();
-        let mut parts = guard.parts().expect("a writer holds everything");
-        Self::replay(&mut parts);
-        let memory = &mut *parts.data;
+        let (displaced, notify) = match self.memory.sole() {
+            Some(mut sole) => {
+                let (memory, order) = sole.parts();
+                let stored = (hash, key, value, dirty);
+                Self::insert_held(memory, order, None, stored, purge, count, hasher, led)
+            }
+            None => {
+                let mut guard = self.memory.write();
+                let mut parts = guard.parts().expect("a writer holds everything");
+                Self::replay(&mut parts);
+                let (memory, order) = (&mut *parts.data, &mut *parts.order);
+                let stored = (hash, key, value, dirty);
+                let locals = Some(&mut parts.locals);
+                Self::insert_held(memory, order, locals, stored, purge, count, hasher, led)
+            }
+        };
+        // Waiters wake once the memory lock is released, after the store.
+        self.wake(notify);
+        displaced
+    }
+
+    /// [`insert_inner`](Self::insert_inner) under the whole lock, with the
+    /// logs replayed (`locals`: the stripes' data, `None` with one stripe
+    /// in use). Returns what was displaced, and whether a flight's
+    /// followers wait for this value. (Inlined in both lock paths, so that
+    /// its arguments stay in registers.)
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn insert_held(
+        memory: &mut Memory<K, V>,
+        order: &mut Order<P>,
+        locals: Option<&mut Locals<'_, Local>>,
+        (hash, key, value, dirty): (u64, K, V, bool),
+        purge: bool,
+        count: Count,
+        hasher: impl Fn(&K) -> u64,
+        led: bool,
+    ) -> (Displaced<K, V>, bool) {
         match count {
             Count::Miss => memory.counts.misses += 1,
             Count::Load => memory.counts.loads += 1,
@@ -626,54 +672,42 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         }
         let mut notify = false;
         if led {
-            // Waiters wake once the memory lock is released, after the store.
             notify = end_flight(memory, hash, &key, Some(&value));
         } else if let Some(e) = memory.table.find_mut(hash, |e| e.key == key) {
             // Stored meanwhile by another path: keep the newer value.
             e.value = value;
             let d = e.dirty() || dirty;
             e.set_dirty(d);
-            return Displaced::None;
+            return (Displaced::None, false);
         } else if memory.flights.find(hash, &key).is_some() {
             // Being computed: the leader's value is the newer one (and the
             // leader must find the key absent).
-            return Displaced::None;
+            return (Displaced::None, false);
         }
-        let displaced = Self::place(&mut parts, hash, key, value, dirty, purge, hasher);
-        drop(parts);
-        drop(guard);
-        self.wake(notify);
-        displaced
-    }
-
-    /// The insertion proper, under the whole lock, of a key not in memory.
-    #[allow(clippy::too_many_arguments)]
-    fn place(
-        parts: &mut MemoryParts<'_, K, V, P>,
-        hash: u64,
-        key: K,
-        value: V,
-        dirty: bool,
-        purge: bool,
-        hasher: impl Fn(&K) -> u64,
-    ) -> Displaced<K, V> {
         let mut displaced = Displaced::None;
-        match parts.data.capacity {
-            Some(0) => return Displaced::NotStored { key, value, dirty },
-            Some(cap) if parts.data.table.len() >= cap => {
+        let mut reuse = None;
+        match memory.capacity {
+            Some(0) => return (Displaced::NotStored { key, value, dirty }, notify),
+            Some(cap) if memory.table.len() >= cap => {
                 if purge {
-                    let mut all = Self::empty(parts);
+                    let mut all = Self::empty(memory, order, locals);
                     all.push((key, value));
-                    return Displaced::Purged(all);
+                    return (Displaced::Purged(all), notify);
                 }
-                if let Some(victim) = parts.order.policy.evict() {
-                    displaced = Self::remove_slot(parts.data, &mut parts.order, victim);
+                let victim = order.policy.evict();
+                if let Some(entry) = victim.and_then(|v| Self::remove_slot(memory, order, v)) {
+                    displaced = Displaced::Evicted {
+                        dirty: entry.dirty(),
+                        key: entry.key,
+                        value: entry.value,
+                    };
+                    // The new entry takes the victim's slot.
+                    reuse = victim;
                 }
             }
             _ => {}
         }
-        let (memory, order) = (&mut *parts.data, &mut *parts.order);
-        let slot = match order.free.pop() {
+        let slot = match reuse {
             Some(slot) => slot,
             None => {
                 let slot = Slot::try_from(order.slots.len()).expect("more than u32::MAX entries");
@@ -700,38 +734,40 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             },
             |e| hasher(&e.key),
         );
-        displaced
+        (displaced, notify)
     }
 
-    /// Removes the entry in `slot` (already forgotten by the policy).
-    fn remove_slot(memory: &mut Memory<K, V>, order: &mut Order<P>, slot: Slot) -> Displaced<K, V> {
+    /// Removes the entry in `slot` (already forgotten by the policy); the
+    /// slot is free for the caller to reuse.
+    fn remove_slot(
+        memory: &mut Memory<K, V>,
+        order: &mut Order<P>,
+        slot: Slot,
+    ) -> Option<Entry<K, V>> {
         let meta = &mut order.slots[slot as usize];
-        let removed = memory
+        let (entry, _) = memory
             .table
             .find_entry(meta.hash, |e| e.slot == slot)
-            .ok()
-            .map(|found| found.remove().0);
-        let Some(entry) = removed else {
-            return Displaced::None;
-        };
+            .ok()?
+            .remove();
         meta.live = false;
         meta.generation = (meta.generation + 1) & (u32::MAX >> 1);
-        order.free.push(slot);
-        Displaced::Evicted {
-            dirty: entry.dirty(),
-            key: entry.key,
-            value: entry.value,
-        }
+        Some(entry)
     }
 
-    /// Empties memory (and the stripes' logs), returning every entry.
-    fn empty(parts: &mut MemoryParts<'_, K, V, P>) -> Vec<(K, V)> {
-        parts.locals.for_each(|local| local.log.clear());
-        let all = parts.data.table.drain().map(|e| (e.key, e.value)).collect();
-        let order = &mut *parts.order;
+    /// Empties memory (and the stripes' logs, if more than one stripe is
+    /// in use), returning every entry.
+    fn empty(
+        memory: &mut Memory<K, V>,
+        order: &mut Order<P>,
+        locals: Option<&mut Locals<'_, Local>>,
+    ) -> Vec<(K, V)> {
+        if let Some(locals) = locals {
+            locals.for_each(|local| local.log.clear());
+        }
+        let all = memory.table.drain().map(|e| (e.key, e.value)).collect();
         order.policy.clear();
         order.slots.clear();
-        order.free.clear();
         all
     }
 
@@ -740,7 +776,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         let mut guard = self.memory.write();
         let mut parts = guard.parts().expect("a writer holds everything");
         parts.locals.for_each(|local| local.hits = 0);
-        Self::empty(&mut parts);
+        Self::empty(parts.data, &mut parts.order, Some(&mut parts.locals));
         parts.data.counts = Counts::default();
     }
 
@@ -900,7 +936,6 @@ mod tests {
                 };
                 4
             ],
-            free: Vec::new(),
             merged: Vec::new(),
             seen: Vec::new(),
             batch: u32::MAX, // the next batch wraps: marks are reset

@@ -187,6 +187,28 @@ impl<T, S, X> Striped<T, S, X> {
         }
     }
 
+    /// Everything, for the price of one stripe, while only one stripe is in
+    /// use (and no acquisition asked for more); `None` otherwise, and then
+    /// [`read`](Self::read) or [`write`](Self::write) serve. The fast path
+    /// of a memo used by one thread at a time: no guard bookkeeping.
+    #[inline]
+    pub fn sole(&self) -> Option<Sole<'_, T, S, X>> {
+        if self.active.load(Ordering::Acquire) != 1 || self.grow.load(Ordering::Relaxed) {
+            return None;
+        }
+        let stripe = &self.stripes[0];
+        if stripe.lock.lock() {
+            self.waited();
+        }
+        // `active` changes only under every stripe in use, so holding
+        // stripe 0 freezes it; it may have grown while this thread waited.
+        if self.active.load(Ordering::Relaxed) != 1 {
+            stripe.lock.unlock();
+            return None;
+        }
+        Some(Sole { lock: self })
+    }
+
     /// Shared access to `T` and this thread's stripe; exclusive access when
     /// only one stripe is in use.
     #[inline]
@@ -281,6 +303,35 @@ pub(crate) struct Guard<'a, T, S, X> {
     first: usize,
     held: usize,
     exclusive: bool,
+}
+
+/// Holds stripe 0 while it is the only stripe in use: then no other guard
+/// exists, and this one reaches `T` and `X` (see [`Striped::sole`]).
+pub(crate) struct Sole<'a, T, S, X> {
+    lock: &'a Striped<T, S, X>,
+}
+
+impl<T, S, X> Sole<'_, T, S, X> {
+    /// The shared data and the ordering data.
+    #[inline]
+    pub fn parts(&mut self) -> (&mut T, &mut X) {
+        // SAFETY: every guard holds stripe 0 while only one stripe is in
+        // use, and `active` cannot grow while this one holds it: no other
+        // guard exists. `X` goes with the whole lock in that mode.
+        unsafe {
+            (
+                &mut *self.lock.data.0.get(),
+                &mut *self.lock.order.0 .1.get(),
+            )
+        }
+    }
+}
+
+impl<T, S, X> Drop for Sole<'_, T, S, X> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.stripes[0].lock.unlock();
+    }
 }
 
 /// What a guard holding every stripe in use reaches.

@@ -15,6 +15,9 @@ use super::Slot;
 /// "No node": the end of a chain, or an empty list's head and tail.
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// The `prev` of a node in no list (no node has this number either).
+const OFF: u32 = u32::MAX - 1;
+
 /// The ends and length of one list threaded through a [`Links`] arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct List {
@@ -55,20 +58,26 @@ impl Default for List {
     }
 }
 
-/// The links of one node.
+/// The links of one node: 8 bytes, so that a node never straddles two
+/// cache lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Node {
+    /// The previous node, [`NIL`] at the head, [`OFF`] when in no list.
     prev: u32,
     next: u32,
-    linked: bool,
 }
 
 impl Node {
     const DETACHED: Node = Node {
-        prev: NIL,
+        prev: OFF,
         next: NIL,
-        linked: false,
     };
+
+    /// Whether the node is in some list.
+    #[inline]
+    fn linked(&self) -> bool {
+        self.prev != OFF
+    }
 }
 
 /// Per-node `prev`/`next` links shared by any number of disjoint [`List`]s.
@@ -89,7 +98,7 @@ impl Links {
     /// Whether node `n` is currently in some list.
     #[inline]
     pub(crate) fn contains(&self, n: u32) -> bool {
-        self.nodes.get(n as usize).is_some_and(|node| node.linked)
+        self.nodes.get(n as usize).is_some_and(Node::linked)
     }
 
     /// The node after `n` in its list.
@@ -109,7 +118,7 @@ impl Links {
 
     #[cold]
     fn grow(&mut self, n: u32) {
-        assert!(n != NIL, "node number {NIL} is reserved");
+        assert!(n < OFF, "node numbers {OFF} and {NIL} are reserved");
         self.nodes.resize(n as usize + 1, Node::DETACHED);
     }
 
@@ -123,12 +132,11 @@ impl Links {
     /// [`push_front`](Self::push_front) of a node the arena has room for.
     #[inline]
     fn link_front(&mut self, list: &mut List, n: u32) {
-        debug_assert!(!self.nodes[n as usize].linked, "node {n} already linked");
+        debug_assert!(!self.nodes[n as usize].linked(), "node {n} already linked");
         let old = list.head;
         self.nodes[n as usize] = Node {
             prev: NIL,
             next: old,
-            linked: true,
         };
         if old == NIL {
             list.tail = n;
@@ -143,13 +151,9 @@ impl Links {
     pub(crate) fn insert_after(&mut self, list: &mut List, at: u32, n: u32) {
         self.ensure(n);
         debug_assert!(self.contains(at), "anchor {at} not linked");
-        debug_assert!(!self.nodes[n as usize].linked, "node {n} already linked");
+        debug_assert!(!self.nodes[n as usize].linked(), "node {n} already linked");
         let next = self.nodes[at as usize].next;
-        self.nodes[n as usize] = Node {
-            prev: at,
-            next,
-            linked: true,
-        };
+        self.nodes[n as usize] = Node { prev: at, next };
         self.nodes[at as usize].next = n;
         if next == NIL {
             list.tail = n;
@@ -163,7 +167,7 @@ impl Links {
     #[inline]
     pub(crate) fn unlink(&mut self, list: &mut List, n: u32) {
         debug_assert!(self.contains(n), "node {n} not linked");
-        let Node { prev, next, .. } = self.nodes[n as usize];
+        let Node { prev, next } = self.nodes[n as usize];
         if prev == NIL {
             list.head = next;
         } else {
@@ -178,13 +182,29 @@ impl Links {
         list.len -= 1;
     }
 
-    /// Moves node `n`, a member of `list`, to the front of `list`.
+    /// Moves node `n`, a member of `list`, to the front of `list` (the
+    /// hit path of LRU and MRU: relinks in place, without detaching).
     #[inline]
     pub(crate) fn move_to_front(&mut self, list: &mut List, n: u32) {
-        if list.head != n {
-            self.unlink(list, n);
-            self.link_front(list, n);
+        debug_assert!(self.contains(n), "node {n} not linked");
+        let old = list.head;
+        if old == n {
+            return;
         }
+        // Not the head: `n` has a previous node, and the head is another node.
+        let Node { prev, next } = self.nodes[n as usize];
+        self.nodes[prev as usize].next = next;
+        if next == NIL {
+            list.tail = prev;
+        } else {
+            self.nodes[next as usize].prev = prev;
+        }
+        self.nodes[n as usize] = Node {
+            prev: NIL,
+            next: old,
+        };
+        self.nodes[old as usize].prev = n;
+        list.head = n;
     }
 
     /// Unlinks and returns the first node of `list`.
@@ -237,7 +257,7 @@ impl Links {
             let mut count = 0;
             while n != NIL {
                 let node = self.nodes[n as usize];
-                assert!(node.linked, "node {n} in a list but not marked linked");
+                assert!(node.linked(), "node {n} in a list but not marked linked");
                 assert!(!seen[n as usize], "node {n} reached twice");
                 seen[n as usize] = true;
                 assert_eq!(node.prev, prev, "back link of node {n}");
@@ -249,10 +269,10 @@ impl Links {
             assert_eq!(count, list.len, "length of {list:?}");
             total += count;
         }
-        let linked = self.nodes.iter().filter(|node| node.linked).count();
+        let linked = self.nodes.iter().filter(|node| node.linked()).count();
         assert_eq!(linked, total, "linked nodes outside the given lists");
         for (i, node) in self.nodes.iter().enumerate() {
-            if !node.linked {
+            if !node.linked() {
                 assert_eq!(*node, Node::DETACHED, "stale links on detached node {i}");
             }
         }

@@ -44,13 +44,20 @@ where
     #[inline]
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<Args> {
         if !config.is_identity() {
-            return Err(Error::config(format!(
-                "the raw keymap uses the arguments themselves as the key and cannot apply \
-                 ignore masks, rounding (tol) or typing; use HashKeymap, StringKeymap or \
-                 SerialKeymap instead (config: ignore {:?}, tol {:?}, typed {})",
-                config.ignore, config.tol, config.typed
-            )));
+            return Err(not_identity(config));
         }
         Ok(args.clone())
     }
+}
+
+/// The error of a raw key asked for masks, rounding or typing (out of the
+/// key's inlined path).
+#[cold]
+fn not_identity(config: &KeyConfig) -> Error {
+    Error::config(format!(
+        "the raw keymap uses the arguments themselves as the key and cannot apply \
+         ignore masks, rounding (tol) or typing; use HashKeymap, StringKeymap or \
+         SerialKeymap instead (config: ignore {:?}, tol {:?}, typed {})",
+        config.ignore, config.tol, config.typed
+    ))
 }
