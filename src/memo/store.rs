@@ -50,9 +50,9 @@ const PREALLOCATE_MAX: usize = 1 << 16;
 
 /// A stripe's log is replayed once it holds this many touches, if the
 /// eviction order is free.
-const LOG_LIMIT: usize = 2048;
+const LOG_LIMIT: usize = 4096;
 /// A stripe's log is replayed, waiting for the order, at this many touches.
-const LOG_CAP: usize = 8 * LOG_LIMIT;
+const LOG_CAP: usize = 4 * LOG_LIMIT;
 
 struct Entry<K, V> {
     key: K,
