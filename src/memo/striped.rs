@@ -16,8 +16,9 @@
 //! A new lock starts with a single stripe in use: a reader then holds the
 //! only stripe, which makes it a writer too ([`Guard::exclusive`]), so a
 //! memo used by one thread at a time pays for one lock per call and updates
-//! its policy directly. Once readers are seen waiting for each other, the
-//! next acquisition puts every stripe in use, for good.
+//! its policy directly ([`Striped::sole`] is that path without a general
+//! guard). Once readers are seen waiting for each other, the next
+//! acquisition puts every stripe in use, for good.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
