@@ -45,6 +45,7 @@ impl<Key: Eq + Hash> PendingArgs<Key> {
         }
     }
 
+    /// [`keep`](Self::keep)'s map work, out of the inlined check.
     #[inline(never)]
     fn insert(map: &Mutex<HashMap<Key, Vec<u8>>>, key: Key, args: Vec<u8>) {
         map.lock().insert(key, args);
@@ -57,6 +58,7 @@ impl<Key: Eq + Hash> PendingArgs<Key> {
         Self::remove(self.map.as_ref()?, key)
     }
 
+    /// [`take`](Self::take)'s map work, out of the inlined check.
     #[inline(never)]
     fn remove(map: &Mutex<HashMap<Key, Vec<u8>>>, key: &Key) -> Option<Vec<u8>> {
         map.lock().remove(key)

@@ -508,10 +508,19 @@ mod tests {
             let (_, _, order) = g.shared_and_order(false);
             assert_eq!(*order.expect("the order goes with the only stripe"), 1);
         }
+        {
+            let mut sole = lock.sole().expect("one stripe in use");
+            let (data, order) = sole.parts();
+            assert_eq!((*data, *order), (1, 1));
+        }
         // Contention makes the next acquisition put every stripe in use.
         for _ in 0..GROW_AFTER {
             lock.waited();
         }
+        assert!(
+            lock.sole().is_none(),
+            "a lock asked to grow has no sole path"
+        );
         let mut g = lock.read();
         assert!(g.exclusive().is_none() && !g.single(), "readers now share");
         let (data, local) = g.shared();
@@ -566,6 +575,25 @@ mod tests {
                                         drop(order);
                                         drop(r);
                                         *lock.write().parts().expect("exclusive").order += 1;
+                                    }
+                                }
+                            }
+                            7 if lock.sole().is_some() => {
+                                // The sole path, until the lock grows (the
+                                // probe above took and released it).
+                                let mut sole = lock.sole();
+                                match sole.as_mut().map(Sole::parts) {
+                                    Some((data, _)) => {
+                                        assert_eq!(data.0, data.1);
+                                        data.0 += 1;
+                                        data.1 += 1;
+                                    }
+                                    None => {
+                                        drop(sole);
+                                        let mut r = lock.read();
+                                        let (data, local) = r.shared();
+                                        assert_eq!(data.0, data.1);
+                                        *local += 1;
                                     }
                                 }
                             }
