@@ -14,8 +14,8 @@ use super::encode::{
     EXT_I128, EXT_IGNORED, EXT_STRUCT, EXT_TUPLE, EXT_TYPED, EXT_U128, EXT_VARIANT, SCHEMA_VERSION,
 };
 use super::value::{
-    canonical_float, write_bytes_literal, write_fields_with, write_float, write_map_with,
-    write_seq_with, write_str_literal, write_tuple_with,
+    canonical_float, write_bytes_literal, write_enclosed_with, write_fields_with, write_float,
+    write_str_literal, write_tuple_with, MAP, SEQ,
 };
 use crate::{Error, Result};
 
@@ -156,60 +156,31 @@ fn describe(rd: &mut Reader<'_>) -> R<String> {
 fn value(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
     let m = rd.marker()?;
     let start = rd.pos - 1;
-    // An integer not in its smallest form is not canonical.
-    let int = |rd: &Reader<'_>, ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(rd.bad_at(start, "integer not in its smallest encoding"))
-        }
-    };
+    // An integer of type `$t` from big-endian `$bytes`, which must need
+    // that width (`$wide`): one not in its smallest form is not canonical.
+    macro_rules! int {
+        ($t:ty, $bytes:expr, $wide:expr) => {{
+            let v = <$t>::from_be_bytes($bytes);
+            if !$wide(v) {
+                return Err(rd.bad_at(start, "integer not in its smallest encoding"));
+            }
+            push_display(out, v);
+        }};
+    }
     match m {
         Marker::Null => out.push_str("None"),
         Marker::True => out.push_str("true"),
         Marker::False => out.push_str("false"),
         Marker::FixPos(v) => push_display(out, v),
-        Marker::U8 => {
-            let v = rd.be::<1>()?[0];
-            int(rd, v >= 0x80)?;
-            push_display(out, v);
-        }
-        Marker::U16 => {
-            let v = u16::from_be_bytes(rd.be()?);
-            int(rd, v > u16::from(u8::MAX))?;
-            push_display(out, v);
-        }
-        Marker::U32 => {
-            let v = u32::from_be_bytes(rd.be()?);
-            int(rd, v > u32::from(u16::MAX))?;
-            push_display(out, v);
-        }
-        Marker::U64 => {
-            let v = u64::from_be_bytes(rd.be()?);
-            int(rd, v > u64::from(u32::MAX))?;
-            push_display(out, v);
-        }
+        Marker::U8 => int!(u8, rd.be()?, |v| v >= 0x80),
+        Marker::U16 => int!(u16, rd.be()?, |v| v > u16::from(u8::MAX)),
+        Marker::U32 => int!(u32, rd.be()?, |v| v > u32::from(u16::MAX)),
+        Marker::U64 => int!(u64, rd.be()?, |v| v > u64::from(u32::MAX)),
         Marker::FixNeg(v) => push_display(out, v),
-        Marker::I8 => {
-            let v = i8::from_be_bytes(rd.be()?);
-            int(rd, v < -32)?;
-            push_display(out, v);
-        }
-        Marker::I16 => {
-            let v = i16::from_be_bytes(rd.be()?);
-            int(rd, v < i16::from(i8::MIN))?;
-            push_display(out, v);
-        }
-        Marker::I32 => {
-            let v = i32::from_be_bytes(rd.be()?);
-            int(rd, v < i32::from(i16::MIN))?;
-            push_display(out, v);
-        }
-        Marker::I64 => {
-            let v = i64::from_be_bytes(rd.be()?);
-            int(rd, v < i64::from(i32::MIN))?;
-            push_display(out, v);
-        }
+        Marker::I8 => int!(i8, rd.be()?, |v| v < -32),
+        Marker::I16 => int!(i16, rd.be()?, |v| v < i16::from(i8::MIN)),
+        Marker::I32 => int!(i32, rd.be()?, |v| v < i32::from(i16::MIN)),
+        Marker::I64 => int!(i64, rd.be()?, |v| v < i64::from(i32::MIN)),
         Marker::F64 => {
             let bits = u64::from_be_bytes(rd.be()?);
             let x = f64::from_bits(bits);
@@ -253,16 +224,8 @@ fn value(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
             let ty = rd.be::<1>()?[0] as i8;
             let b = rd.be::<16>()?;
             match ty {
-                EXT_I128 => {
-                    let v = i128::from_be_bytes(b);
-                    int(rd, v < i128::from(i64::MIN))?;
-                    push_display(out, v);
-                }
-                EXT_U128 => {
-                    let v = u128::from_be_bytes(b);
-                    int(rd, v > u128::from(u64::MAX))?;
-                    push_display(out, v);
-                }
+                EXT_I128 => int!(i128, b, |v| v < i128::from(i64::MIN)),
+                EXT_U128 => int!(u128, b, |v| v > u128::from(u64::MAX)),
                 _ => return Err(rd.bad_at(start, format!("unknown ext type {ty}"))),
             }
         }
@@ -283,7 +246,7 @@ fn value(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
 /// opens with their marker, else a sequence.
 fn array(rd: &mut Reader<'_>, out: &mut String, n: usize, depth: usize) -> R {
     let Some(kind) = (if n > 0 { rd.peek_marker() } else { None }) else {
-        return write_seq_with(out, n, |out, _| value(rd, out, depth));
+        return write_enclosed_with(out, SEQ, n, |out, _| value(rd, out, depth));
     };
     let start = rd.pos;
     rd.pos += 3;
@@ -361,7 +324,7 @@ fn fields(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
 /// encoding (key, then value), as keys sort them.
 fn map(rd: &mut Reader<'_>, out: &mut String, n: usize, depth: usize) -> R {
     let mut prev: Option<(usize, usize)> = None;
-    write_map_with(out, n, |out, _| {
+    write_enclosed_with(out, MAP, n, |out, _| {
         let start = rd.pos;
         value(rd, out, depth)?;
         out.push_str(": ");
@@ -534,6 +497,7 @@ mod tests {
     use super::*;
     use crate::key::encode::encode_args;
     use crate::key::keymap::{HashKeymap, Keymap, SerialKeymap, StringKeymap};
+    use crate::key::strategies::special_f64;
     use crate::key::{Ignore, KeyConfig};
 
     /// `describe_args` of the encoding, and the string key, must agree.
@@ -623,19 +587,6 @@ mod tests {
         fn cmp(&self, o: &Self) -> std::cmp::Ordering {
             (self.0, self.1.to_bits()).cmp(&(o.0, o.1.to_bits()))
         }
-    }
-
-    fn special_f64() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            4 => -1e4..1e4f64,
-            1 => Just(0.0),
-            1 => Just(-0.0),
-            1 => Just(f64::NAN),
-            1 => Just(f64::NEG_INFINITY),
-            1 => Just(2.5),
-            1 => Just(1e300),
-            1 => any::<f64>(),
-        ]
     }
 
     fn text() -> impl Strategy<Value = String> {

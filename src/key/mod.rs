@@ -33,3 +33,26 @@ pub use keygen::KeyGen;
 pub use positions::{positions, round_float, Positions};
 pub use ser::to_value;
 pub use value::Value;
+
+/// Strategies shared by the key modules' property tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+
+    /// Floats that stress keys: ordinary ones, both zeros, NaN, both
+    /// infinities, a rounding tie, a whole number, a huge one, any.
+    pub(crate) fn special_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => -1e4..1e4f64,
+            1 => Just(0.0),
+            1 => Just(-0.0),
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(2.5),
+            1 => Just(15.0),
+            1 => Just(1e300),
+            1 => any::<f64>(),
+        ]
+    }
+}

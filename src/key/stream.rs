@@ -928,6 +928,7 @@ mod tests {
 
     use super::*;
     use crate::key::encode::encode_reference_into;
+    use crate::key::strategies::special_f64;
     use proptest::prelude::*;
     use serde::Serialize;
     use std::collections::{BTreeMap, HashMap};
@@ -1064,19 +1065,6 @@ mod tests {
             }
             m.end()
         }
-    }
-
-    fn special_f64() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            4 => -1e4..1e4f64,
-            1 => Just(0.0),
-            1 => Just(-0.0),
-            1 => Just(f64::NAN),
-            1 => Just(f64::INFINITY),
-            1 => Just(2.5),
-            1 => Just(15.0),
-            1 => any::<f64>(),
-        ]
     }
 
     fn e_strategy() -> impl Strategy<Value = E> {

@@ -207,9 +207,11 @@ impl fmt::Display for Value {
             Value::Float(x) => write_float(f, *x),
             Value::Str(s) => write_str_literal(f, s),
             Value::Bytes(b) => write_bytes_literal(f, b),
-            Value::Seq(items) => write_seq_with(f, items.len(), |f, i| write!(f, "{}", items[i])),
+            Value::Seq(items) => {
+                write_enclosed_with(f, SEQ, items.len(), |f, i| write!(f, "{}", items[i]))
+            }
             Value::Tuple(items) => write_tuple(f, items),
-            Value::Map(entries) => write_map_with(f, entries.len(), |f, i| {
+            Value::Map(entries) => write_enclosed_with(f, MAP, entries.len(), |f, i| {
                 let (k, v) = &entries[i];
                 write!(f, "{k}: {v}")
             }),
@@ -255,9 +257,11 @@ impl fmt::Display for Value {
 // the encoded bytes) share one definition of the readable form. The closure's
 // error type `E` lets the latter report a decoding error from inside an item.
 
-/// `a, b, c`: the items separated by `, `.
-fn write_list_with<W, E>(
+/// `open`, the items separated by `, `, `close`: `[a, b]` for sequences,
+/// `{k: v, ...}` for maps (where an item writes one `k: v`).
+pub(crate) fn write_enclosed_with<W, E>(
     f: &mut W,
+    (open, close): (&str, &str),
     n: usize,
     mut item: impl FnMut(&mut W, usize) -> Result<(), E>,
 ) -> Result<(), E>
@@ -265,12 +269,14 @@ where
     W: fmt::Write + ?Sized,
     E: From<fmt::Error>,
 {
+    f.write_str(open)?;
     for i in 0..n {
         if i > 0 {
             f.write_str(", ")?;
         }
         item(f, i)?;
     }
+    f.write_str(close)?;
     Ok(())
 }
 
@@ -284,50 +290,13 @@ where
     W: fmt::Write + ?Sized,
     E: From<fmt::Error>,
 {
-    f.write_char('(')?;
-    write_list_with(f, n, item)?;
-    if n == 1 {
-        f.write_char(',')?;
-    }
-    f.write_char(')')?;
-    Ok(())
+    let close = if n == 1 { ",)" } else { ")" };
+    write_enclosed_with(f, ("(", close), n, item)
 }
 
 /// `(a, b)`; one element `(a,)`; none `()`.
 pub(crate) fn write_tuple(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
     write_tuple_with(f, items.len(), |f, i| write!(f, "{}", items[i]))
-}
-
-/// `[a, b]`.
-pub(crate) fn write_seq_with<W, E>(
-    f: &mut W,
-    n: usize,
-    item: impl FnMut(&mut W, usize) -> Result<(), E>,
-) -> Result<(), E>
-where
-    W: fmt::Write + ?Sized,
-    E: From<fmt::Error>,
-{
-    f.write_char('[')?;
-    write_list_with(f, n, item)?;
-    f.write_char(']')?;
-    Ok(())
-}
-
-/// `{k: v, ...}`; `entry` writes one `k: v`.
-pub(crate) fn write_map_with<W, E>(
-    f: &mut W,
-    n: usize,
-    entry: impl FnMut(&mut W, usize) -> Result<(), E>,
-) -> Result<(), E>
-where
-    W: fmt::Write + ?Sized,
-    E: From<fmt::Error>,
-{
-    f.write_char('{')?;
-    write_list_with(f, n, entry)?;
-    f.write_char('}')?;
-    Ok(())
 }
 
 /// `{ x: 1, y: 2 }`; no fields `{}`; `field` writes one `x: 1`.
@@ -340,15 +309,14 @@ where
     W: fmt::Write + ?Sized,
     E: From<fmt::Error>,
 {
-    if n == 0 {
-        f.write_str("{}")?;
-        return Ok(());
-    }
-    f.write_str("{ ")?;
-    write_list_with(f, n, field)?;
-    f.write_str(" }")?;
-    Ok(())
+    let ends = if n == 0 { ("{", "}") } else { ("{ ", " }") };
+    write_enclosed_with(f, ends, n, field)
 }
+
+/// Brackets of a sequence, for [`write_enclosed_with`].
+pub(crate) const SEQ: (&str, &str) = ("[", "]");
+/// Braces of a map, for [`write_enclosed_with`].
+pub(crate) const MAP: (&str, &str) = ("{", "}");
 
 fn write_fields(f: &mut fmt::Formatter<'_>, fields: &[(&'static str, Value)]) -> fmt::Result {
     write_fields_with(f, fields.len(), |f, i| {

@@ -114,12 +114,12 @@ fn next_stamp(stripe_clock: &mut u64) -> u64 {
     })
 }
 
-/// Where a slot's entry is, and which entry it is.
+/// Where a slot's entry is, and which entry it is (the generation grows
+/// each time the slot passes to a new entry).
 #[derive(Clone, Copy)]
 struct SlotMeta {
     hash: u64,
     generation: u32,
-    live: bool,
 }
 
 /// Counts kept under the whole lock (hits also per stripe, see [`Local`]).
@@ -164,7 +164,7 @@ impl<P: Policy> Order<P> {
         };
         for t in touches.drain(..).skip(first) {
             let meta = self.slots[t.slot as usize];
-            if meta.live && meta.generation == t.generation {
+            if meta.generation == t.generation {
                 self.policy.on_hit(t.slot);
             }
         }
@@ -707,21 +707,16 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             }
             _ => {}
         }
-        let slot = match reuse {
-            Some(slot) => slot,
-            None => {
-                let slot = Slot::try_from(order.slots.len()).expect("more than u32::MAX entries");
-                order.slots.push(SlotMeta {
-                    hash: 0,
-                    generation: 0,
-                    live: false,
-                });
-                slot
-            }
-        };
+        let slot = reuse.unwrap_or_else(|| {
+            let slot = Slot::try_from(order.slots.len()).expect("more than u32::MAX entries");
+            order.slots.push(SlotMeta {
+                hash,
+                generation: 0,
+            });
+            slot
+        });
         let meta = &mut order.slots[slot as usize];
         meta.hash = hash;
-        meta.live = true;
         let tag = (meta.generation << 1) | u32::from(dirty);
         order.policy.on_insert(slot);
         memory.table.insert_unique(
@@ -750,7 +745,6 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             .find_entry(meta.hash, |e| e.slot == slot)
             .ok()?
             .remove();
-        meta.live = false;
         meta.generation = (meta.generation + 1) & (u32::MAX >> 1);
         Some(entry)
     }
@@ -932,7 +926,6 @@ mod tests {
                 SlotMeta {
                     hash: 0,
                     generation: 0,
-                    live: true,
                 };
                 4
             ],
