@@ -454,6 +454,7 @@ fn decode_entry<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], Envelope<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::fs::assert_corrupt;
     use std::collections::BTreeMap;
 
     fn open<K, V>(dir: &Path) -> DirArchive<K, V>
@@ -472,13 +473,6 @@ mod tests {
             .collect();
         names.sort();
         names
-    }
-
-    fn assert_corrupt(err: Error, path: &Path) {
-        match err {
-            Error::Corrupt { location, .. } => assert_eq!(location, path.display().to_string()),
-            other => panic!("expected Corrupt for {}, got {other:?}", path.display()),
-        }
     }
 
     /// The entry file of `key` in `a`.

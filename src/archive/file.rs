@@ -698,6 +698,7 @@ struct JsonIn<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::fs::assert_corrupt;
     use std::collections::BTreeMap;
 
     fn open<V>(path: &Path) -> FileArchive<u64, V>
@@ -715,13 +716,6 @@ mod tests {
         let mut v: Vec<_> = items.map(Result::unwrap).collect();
         v.sort();
         v
-    }
-
-    fn assert_corrupt(err: Error, path: &Path) {
-        match err {
-            Error::Corrupt { location, .. } => assert_eq!(location, path.display().to_string()),
-            other => panic!("expected Corrupt for {}, got {other:?}", path.display()),
-        }
     }
 
     #[test]

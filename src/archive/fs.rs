@@ -153,6 +153,15 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Test helper: `err` is [`Error::Corrupt`] naming the file at `path`.
+#[cfg(test)]
+pub(crate) fn assert_corrupt(err: Error, path: &Path) {
+    match err {
+        Error::Corrupt { location, .. } => assert_eq!(location, path.display().to_string()),
+        other => panic!("expected Corrupt for {}, got {other:?}", path.display()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
