@@ -60,13 +60,26 @@ pub enum Error {
         reason: String,
     },
 
-    /// An archive backend reported an error.
+    /// An archive backend reported an error: a database or server
+    /// statement failed, a connection could not be had, a table is not an
+    /// archive's.
+    ///
+    /// `transient` tells a failure that may pass by itself (connection
+    /// refused or dropped, a timeout, a server restarting or a lock held
+    /// too long) from one that will not (a bad table, a refused statement):
+    /// see [`Error::is_transient`]. `source` is the driver's own error,
+    /// when there is one.
     #[error("archive {location}: {reason}")]
     Archive {
-        /// The archive (path, URL or table) involved.
+        /// The archive (path, URL with its password masked, or table) involved.
         location: String,
         /// What the backend said.
         reason: String,
+        /// Whether retrying later may succeed (the server or lock may come back).
+        transient: bool,
+        /// The driver's error, if the failure came from one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 }
 
@@ -77,11 +90,50 @@ impl Error {
         }
     }
 
+    /// A permanent backend failure with no driver error behind it.
     pub(crate) fn archive(location: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         Error::Archive {
             location: location.into(),
             reason: reason.to_string(),
+            transient: false,
+            source: None,
         }
+    }
+
+    /// A backend failure caused by the driver error `source`; `transient`
+    /// as classified by the backend.
+    #[allow(dead_code)] // unused in builds without any SQL or server backend
+    pub(crate) fn driver(
+        location: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+        transient: bool,
+    ) -> Self {
+        Error::Archive {
+            location: location.into(),
+            reason: source.to_string(),
+            transient,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// Whether the failure may pass if the operation is tried again later:
+    /// an archive's server that refused or dropped the connection, timed
+    /// out or is restarting, or a database lock held past the busy timeout.
+    /// Everything else (bad data, bad configuration, a refused statement)
+    /// is permanent.
+    ///
+    /// ```
+    /// let err = klepto::Error::Key { reason: "bad".into() };
+    /// assert!(!err.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Archive {
+                transient: true,
+                ..
+            }
+        )
     }
 
     pub(crate) fn config(reason: impl Into<String>) -> Self {

@@ -412,6 +412,8 @@ fn broken() -> Error {
     Error::Archive {
         location: "broken".into(),
         reason: "disk on fire".into(),
+        transient: false,
+        source: None,
     }
 }
 

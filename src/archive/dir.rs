@@ -4,18 +4,13 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs::{self as stdfs, DirEntry};
-use std::hash::Hash;
 use std::io;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
-use super::envelope::{from_msgpack, to_msgpack, Envelope};
+use super::backend::{Backed, Backend, RawEntry, RawItems};
+use super::envelope::Envelope;
 use super::fs::{self, io_err, LockGuard};
-use super::{Archive, Items, WithArgs};
 use crate::{Error, Result};
 
 const EXTENSION: &str = ".kle";
@@ -23,7 +18,8 @@ const LOCK_FILE: &str = ".lock";
 /// Hex digits in an entry's file name (16 bytes of blake3).
 const DIGEST_HEX: usize = 32;
 
-/// An archive keeping one file per entry in a directory.
+/// An archive keeping one file per entry in a directory: the typed
+/// archive over a [`DirStore`].
 ///
 /// Suited to many single-entry writes and to sharing between processes:
 /// an insert writes only its own entry (see *Crash safety and processes*
@@ -42,9 +38,10 @@ const DIGEST_HEX: usize = 32;
 /// `<digest>` is 32 lowercase hex digits: the first 16 bytes of the blake3
 /// hash of the key's MessagePack encoding. File names never contain the raw
 /// key, so keys have no length or character limits. Each entry file is one
-/// [envelope](super::envelope) *with* its key section, so keys can be listed
-/// and a (practically impossible) digest collision is detected: an entry
-/// whose stored key is not the requested key reads as absent.
+/// [envelope](super::envelope) *with* its key section, so keys can be
+/// listed, and an entry file found under another key's name (a file copied
+/// or renamed by hand, or a practically impossible digest collision) is
+/// [`Error::Corrupt`] naming the file, never another key's value.
 ///
 /// # Crash safety and processes
 ///
@@ -72,7 +69,8 @@ const DIGEST_HEX: usize = 32;
 ///
 /// A damaged entry file gives [`Error::Corrupt`] naming that file from
 /// `get`, an `Err` item from `keys`/`iter` (which then go on with the other
-/// entries), and is never overwritten except by a new `insert` of its key.
+/// entries), and is never overwritten except by a new `insert` of its key
+/// (or deleted by a `remove` of it).
 ///
 /// # Example
 ///
@@ -89,7 +87,12 @@ const DIGEST_HEX: usize = 32;
 /// assert_eq!(fib.len()?, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct DirArchive<K, V> {
+pub type DirArchive<K, V> = Backed<DirStore, K, V>;
+
+/// The [`Backend`] of a [`DirArchive`]: one envelope file per entry in a
+/// directory (see [`DirArchive`] for the layout and the locking).
+#[derive(Clone)]
+pub struct DirStore {
     /// The directory given to `open`; namespaces are its subdirectories.
     root: Arc<Path>,
     /// The directory this handle reads and writes.
@@ -97,23 +100,9 @@ pub struct DirArchive<K, V> {
     lock_path: Arc<Path>,
     namespace: Arc<str>,
     durable: bool,
-    _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<K, V> Clone for DirArchive<K, V> {
-    fn clone(&self) -> Self {
-        DirArchive {
-            root: Arc::clone(&self.root),
-            dir: Arc::clone(&self.dir),
-            lock_path: Arc::clone(&self.lock_path),
-            namespace: Arc::clone(&self.namespace),
-            durable: self.durable,
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<K, V> fmt::Debug for DirArchive<K, V> {
+impl fmt::Debug for DirStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DirArchive")
             .field("dir", &self.dir)
@@ -123,12 +112,37 @@ impl<K, V> fmt::Debug for DirArchive<K, V> {
     }
 }
 
-impl<K, V> DirArchive<K, V>
-where
-    K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
-    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-{
+impl<K, V> Backed<DirStore, K, V> {
     /// Opens the archive in directory `dir`, creating it (and its parents)
+    /// if missing.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        DirStore::open(dir).map(Backed::new)
+    }
+
+    /// Whether writes are fsynced (entry file and directory) before they
+    /// return; `true` by default. `false` is faster and still atomic per
+    /// entry, but the last writes may be lost in a power failure.
+    #[must_use]
+    pub fn durable(self, durable: bool) -> Self {
+        let mut store = self.backend().clone();
+        store.durable = durable;
+        Backed::new(store)
+    }
+
+    /// The directory this handle reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.backend().dir
+    }
+
+    /// The namespace this handle reads and writes (`""` for the directory
+    /// given to [`open`](Self::open)).
+    pub fn namespace(&self) -> &str {
+        &self.backend().namespace
+    }
+}
+
+impl DirStore {
+    /// Opens the store in directory `dir`, creating it (and its parents)
     /// if missing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir: Arc<Path> = Arc::from(dir.as_ref());
@@ -142,142 +156,87 @@ where
         durable: bool,
     ) -> Result<Self> {
         stdfs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        Ok(DirArchive {
+        Ok(DirStore {
             lock_path: Arc::from(dir.join(LOCK_FILE)),
             root,
             dir,
             namespace,
             durable,
-            _types: PhantomData,
         })
-    }
-
-    /// Whether writes are fsynced (entry file and directory) before they
-    /// return; `true` by default. `false` is faster and still atomic per
-    /// entry, but the last writes may be lost in a power failure.
-    #[must_use]
-    pub fn durable(mut self, durable: bool) -> Self {
-        self.durable = durable;
-        self
-    }
-
-    /// The directory this handle reads and writes.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The namespace this handle reads and writes (`""` for the directory
-    /// given to [`open`](Self::open)).
-    pub fn namespace(&self) -> &str {
-        &self.namespace
     }
 
     /// The entry file of the key whose MessagePack encoding is `key`.
     fn entry_path(&self, key: &[u8]) -> PathBuf {
-        let digest = blake3::hash(key);
-        let mut name = crate::hex::encode(&digest.as_bytes()[..DIGEST_HEX / 2]);
-        name.push_str(EXTENSION);
-        self.dir.join(name)
-    }
-
-    /// Runs `f` on the entry of `key` and its path: `None` if there is no
-    /// entry file or it belongs to another key (a digest collision).
-    fn lookup<T>(
-        &self,
-        key: &K,
-        f: impl FnOnce(&Path, Envelope<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        let key = to_msgpack(key, "archive key")?;
-        let path = self.entry_path(&key);
-        let Some(bytes) = read_if_present(&path)? else {
-            return Ok(None);
-        };
-        let (stored, envelope) = decode_entry(&path, &bytes)?;
-        if stored != key.as_slice() {
-            log::debug!(
-                "{}: digest collision, entry holds another key",
-                path.display()
-            );
-            return Ok(None);
-        }
-        f(&path, envelope).map(Some)
-    }
-
-    fn encode_entry(key: &K, value: &V, args: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>)> {
-        let key = to_msgpack(key, "archive key")?;
-        let value = to_msgpack(value, "archive value")?;
-        let bytes = Envelope {
-            key: Some(&key),
-            args,
-            value: &value,
-        }
-        .encode();
-        Ok((key, bytes))
-    }
-
-    /// Streams the entry files of the directory through `f`, skipping
-    /// everything else and entries deleted meanwhile.
-    fn stream<T: 'static>(
-        &self,
-        f: impl Fn(&Path, &[u8]) -> Result<T> + 'static,
-    ) -> Result<Items<'_, T>> {
-        let dir = Arc::clone(&self.dir);
-        let entries = stdfs::read_dir(&dir).map_err(io_err(&dir))?;
-        Ok(Box::new(entries.filter_map(move |entry| {
-            let path = match entry_file(entry) {
-                Ok(Some(path)) => path,
-                Ok(None) => return None,
-                Err(e) => return Some(Err(io_err(&dir)(e))),
-            };
-            match read_if_present(&path) {
-                Ok(Some(bytes)) => Some(f(&path, &bytes)),
-                Ok(None) => None,
-                Err(e) => Some(Err(e)),
-            }
-        })))
+        self.dir.join(entry_name(key))
     }
 }
 
-impl<K, V> Archive<K, V> for DirArchive<K, V>
-where
-    K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
-    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-{
-    /// The value of `key`: `Ok(None)` if there is no entry file, an
-    /// [`Error::Corrupt`] naming the entry file if it is damaged.
-    fn get(&self, key: &K) -> Result<Option<V>> {
-        self.lookup(key, |path, envelope| {
-            from_msgpack(envelope.value, path.display())
-        })
+impl Backend for DirStore {
+    /// The entry file's bytes: `None` if there is no entry file.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        read_if_present(&self.entry_path(key))
     }
 
-    fn insert(&self, key: K, value: V) -> Result<()> {
-        self.insert_with_args(key, value, None)
+    /// Writes the entry file atomically under the shared lock.
+    fn put(&self, key: &[u8], envelope: &[u8]) -> Result<()> {
+        let path = self.entry_path(key);
+        let _lock = LockGuard::shared(&self.lock_path)?;
+        fs::write_atomic(&path, fs::TMP_PREFIX, envelope, self.durable)?;
+        Ok(())
     }
 
-    /// Removes `key` under the exclusive lock. A damaged entry is an error
-    /// and stays in place.
-    fn remove(&self, key: &K) -> Result<Option<V>> {
-        let _lock = LockGuard::exclusive(&self.lock_path)?;
-        let removed = self.lookup(key, |path, envelope| {
-            let value = from_msgpack(envelope.value, path.display())?;
-            match stdfs::remove_file(path) {
-                Ok(()) => Ok(Some(value)),
-                // Deleted by someone who does not take the lock.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io_err(path)(e)),
-            }
-        })?;
-        let removed = removed.flatten();
-        if removed.is_some() && self.durable {
+    /// Stages every entry in a temporary file, then renames them all into
+    /// place and fsyncs the directory once (see [`DirArchive`]).
+    fn put_batch(&self, entries: Vec<RawEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let _lock = LockGuard::shared(&self.lock_path)?;
+        // Stage every entry first: an error here drops (deletes) the
+        // temporary files and leaves the archive as it was.
+        let mut staged = Vec::with_capacity(entries.len());
+        for (key, envelope) in &entries {
+            let path = self.entry_path(key);
+            let tmp = fs::stage(&path, fs::TMP_PREFIX, envelope, self.durable)?;
+            staged.push((tmp, path));
+        }
+        drop(entries);
+        for (tmp, path) in staged {
+            tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
+        }
+        if self.durable {
             fs::sync_dir(&self.dir)?;
         }
-        Ok(removed)
+        Ok(())
     }
 
-    /// Whether `key` has an entry (reads its key section, not its value).
-    fn contains_key(&self, key: &K) -> Result<bool> {
-        Ok(self.lookup(key, |_, _| Ok(()))?.is_some())
+    /// Reads and deletes the entry file under the exclusive lock.
+    fn delete(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let path = self.entry_path(key);
+        let _lock = LockGuard::exclusive(&self.lock_path)?;
+        let Some(bytes) = read_if_present(&path)? else {
+            return Ok(None);
+        };
+        match stdfs::remove_file(&path) {
+            Ok(()) => {}
+            // Deleted by someone who does not take the lock.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        if self.durable {
+            fs::sync_dir(&self.dir)?;
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Whether the entry file exists (it is not read).
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        let path = self.entry_path(key);
+        match stdfs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&path)(e)),
+        }
     }
 
     /// The number of entry files, counted without reading them (a damaged
@@ -291,28 +250,6 @@ where
             }
         }
         Ok(n)
-    }
-
-    /// Every key, streamed from the directory; each entry is checked but its
-    /// value is not decoded.
-    fn keys(&self) -> Result<Items<'_, K>> {
-        self.stream(|path, bytes| {
-            let (key, _) = decode_entry(path, bytes)?;
-            from_msgpack(key, path.display())
-        })
-    }
-
-    /// Every entry, streamed from the directory (no snapshot): entries
-    /// written or removed meanwhile may or may not be seen. A damaged entry
-    /// is an `Err` item; iteration goes on.
-    fn iter(&self) -> Result<Items<'_, (K, V)>> {
-        self.stream(|path, bytes| {
-            let (key, envelope) = decode_entry(path, bytes)?;
-            Ok((
-                from_msgpack(key, path.display())?,
-                from_msgpack(envelope.value, path.display())?,
-            ))
-        })
     }
 
     /// Deletes every entry (and temporary files of crashed writers) under
@@ -340,54 +277,32 @@ where
         Ok(())
     }
 
-    /// Writes every entry (see [`DirArchive`]: all or nothing
-    /// until the final renames, atomic per entry across a crash).
-    fn extend(&self, items: Vec<(K, V)>) -> Result<()> {
-        self.extend_with_args(items.into_iter().map(|(k, v)| (k, v, None)).collect())
-    }
-
-    fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
-        let (key_bytes, bytes) = Self::encode_entry(&key, &value, args.as_deref())?;
-        let path = self.entry_path(&key_bytes);
-        let _lock = LockGuard::shared(&self.lock_path)?;
-        fs::write_atomic(&path, fs::TMP_PREFIX, &bytes, self.durable)?;
-        Ok(())
-    }
-
-    fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let _lock = LockGuard::shared(&self.lock_path)?;
-        // Stage every entry first: an error here drops (deletes) the
-        // temporary files and leaves the archive as it was.
-        let mut staged = Vec::with_capacity(items.len());
-        for (key, value, args) in &items {
-            let (key_bytes, bytes) = Self::encode_entry(key, value, args.as_deref())?;
-            let path = self.entry_path(&key_bytes);
-            let tmp = fs::stage(&path, fs::TMP_PREFIX, &bytes, self.durable)?;
-            staged.push((tmp, path));
-        }
-        drop(items);
-        for (tmp, path) in staged {
-            tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
-        }
-        if self.durable {
-            fs::sync_dir(&self.dir)?;
-        }
-        Ok(())
-    }
-
-    fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {
-        let args = self.lookup(key, |_, envelope| Ok(envelope.args.map(<[u8]>::to_vec)))?;
-        Ok(args.flatten())
+    /// Every entry file, streamed from the directory (no snapshot): entries
+    /// written or removed meanwhile may or may not be seen. The key is read
+    /// from the file's envelope, which must be sound and be named after
+    /// that key; otherwise the item is [`Error::Corrupt`] naming the file.
+    fn scan(&self, _values: bool) -> Result<RawItems<'_>> {
+        let dir = Arc::clone(&self.dir);
+        let entries = stdfs::read_dir(&dir).map_err(io_err(&dir))?;
+        Ok(Box::new(entries.filter_map(move |entry| {
+            let path = match entry_file(entry) {
+                Ok(Some(path)) => path,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(io_err(&dir)(e))),
+            };
+            match read_if_present(&path) {
+                Ok(Some(bytes)) => Some(split_entry(&path, bytes)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            }
+        })))
     }
 
     /// The subdirectory `<dir>/<namespace>` of the directory given to
-    /// [`open`](DirArchive::open), created if missing; `""` is that
+    /// [`open`](DirStore::open), created if missing; `""` is that
     /// directory itself. Namespaces with path separators, `..` or NUL are
     /// refused with [`Error::Config`].
-    fn namespaced(&self, namespace: &str) -> Result<Self> {
+    fn namespace(&self, namespace: &str) -> Result<Self> {
         fs::check_namespace(namespace)?;
         if namespace == &*self.namespace {
             return Ok(self.clone());
@@ -407,6 +322,11 @@ where
 
     fn location(&self) -> String {
         self.dir.display().to_string()
+    }
+
+    /// The entry file's path.
+    fn entry_location(&self, key: &[u8]) -> String {
+        self.entry_path(key).display().to_string()
     }
 }
 
@@ -440,28 +360,44 @@ fn is_entry_name(name: &OsStr) -> bool {
     })
 }
 
-/// Checks and splits the entry file at `path`: its stored key (the
-/// MessagePack encoding) and its envelope.
-fn decode_entry<'a>(path: &Path, bytes: &'a [u8]) -> Result<(&'a [u8], Envelope<'a>)> {
-    let envelope = Envelope::decode(bytes, path.display())?;
-    let key = envelope.key.ok_or_else(|| Error::Corrupt {
+/// The entry file name of the key whose MessagePack encoding is `key`.
+fn entry_name(key: &[u8]) -> String {
+    let digest = blake3::hash(key);
+    let mut name = crate::hex::encode(&digest.as_bytes()[..DIGEST_HEX / 2]);
+    name.push_str(EXTENSION);
+    name
+}
+
+/// The key stored in the entry file at `path` and the file's bytes: the
+/// envelope must be sound, have a key section, and the file must be named
+/// after that key.
+fn split_entry(path: &Path, bytes: Vec<u8>) -> Result<RawEntry> {
+    let corrupt = |reason: &str| Error::Corrupt {
         location: path.display().to_string(),
-        reason: "entry has no key section".into(),
-    })?;
-    Ok((key, envelope))
+        reason: reason.into(),
+    };
+    let key = Envelope::decode(&bytes, path.display())?
+        .key
+        .ok_or_else(|| corrupt("entry has no key section"))?
+        .to_vec();
+    if path.file_name() != Some(OsStr::new(&entry_name(&key))) {
+        return Err(corrupt(
+            "the entry file holds another key's entry (moved, copied or swapped)",
+        ));
+    }
+    Ok((key, bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::envelope::to_msgpack;
     use crate::archive::fs::assert_corrupt;
+    use crate::archive::Archive;
+    use serde::Serialize;
     use std::collections::BTreeMap;
 
-    fn open<K, V>(dir: &Path) -> DirArchive<K, V>
-    where
-        K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
-        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    {
+    fn open<K, V>(dir: &Path) -> DirArchive<K, V> {
         DirArchive::open(dir).unwrap().durable(false)
     }
 
@@ -476,12 +412,8 @@ mod tests {
     }
 
     /// The entry file of `key` in `a`.
-    fn file_of<K, V>(a: &DirArchive<K, V>, key: &K) -> PathBuf
-    where
-        K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
-        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    {
-        a.entry_path(&to_msgpack(key, "key").unwrap())
+    fn file_of<K: Serialize, V>(a: &DirArchive<K, V>, key: &K) -> PathBuf {
+        a.backend().entry_path(&to_msgpack(key, "key").unwrap())
     }
 
     #[test]
@@ -595,9 +527,8 @@ mod tests {
         ] {
             stdfs::write(&damaged, bytes).unwrap();
             assert_corrupt(a.get(&2).unwrap_err(), &damaged);
-            assert_corrupt(a.contains_key(&2).unwrap_err(), &damaged);
+            assert!(a.contains_key(&2).unwrap(), "present, though damaged");
             assert_corrupt(a.args(&2).unwrap_err(), &damaged);
-            assert_corrupt(a.remove(&2).unwrap_err(), &damaged);
             assert_eq!(stdfs::read(&damaged).unwrap(), bytes, "left untouched");
             assert_eq!(a.len().unwrap(), 5);
             for items in [
@@ -615,7 +546,11 @@ mod tests {
                 assert_eq!(a.get(&i).unwrap(), Some(format!("v{i}")));
             }
         }
-        // A new insert of the key replaces the damaged entry.
+        // A remove of the key deletes the damage and reports it.
+        assert_corrupt(a.remove(&2).unwrap_err(), &damaged);
+        assert!(!damaged.exists());
+        // A new insert of the key writes a sound entry.
+        stdfs::write(&damaged, b"garbage").unwrap();
         a.insert(2, "new".into()).unwrap();
         assert_eq!(a.get(&2).unwrap().as_deref(), Some("new"));
     }
@@ -641,17 +576,21 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_holding_another_key_reads_as_absent() {
+    fn an_entry_holding_another_key_is_corrupt() {
         let tmp = tempfile::tempdir().unwrap();
         let a: DirArchive<u64, u64> = open(tmp.path());
-        a.insert(1, 10).unwrap();
-        // Simulate a digest collision: key 2's file holds key 1's entry.
-        stdfs::copy(file_of(&a, &1), file_of(&a, &2)).unwrap();
-        assert_eq!(a.get(&2).unwrap(), None);
-        assert!(!a.contains_key(&2).unwrap());
-        assert_eq!(a.remove(&2).unwrap(), None);
-        assert!(file_of(&a, &2).exists(), "not ours to delete");
-        assert_eq!(a.get(&1).unwrap(), Some(10));
+        a.extend(vec![(1, 10), (2, 20)]).unwrap();
+        // Swap the two entry files (or a digest collision).
+        let (one, two) = (file_of(&a, &1), file_of(&a, &2));
+        let (b1, b2) = (stdfs::read(&one).unwrap(), stdfs::read(&two).unwrap());
+        stdfs::write(&one, b2).unwrap();
+        stdfs::write(&two, b1).unwrap();
+        assert_corrupt(a.get(&1).unwrap_err(), &one);
+        assert_corrupt(a.get(&2).unwrap_err(), &two);
+        assert!(a.get(&2).unwrap_err().to_string().contains("another key"));
+        let items: Vec<_> = a.iter().unwrap().collect();
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(Result::is_err), "{items:?}");
     }
 
     #[test]
@@ -700,8 +639,8 @@ mod tests {
         assert_eq!(a.len().unwrap(), 0);
         assert_eq!(
             stdfs::read_dir(tmp.path()).unwrap().count(),
-            1,
-            "only the lock file"
+            0,
+            "encoded before anything is written"
         );
     }
 

@@ -5,23 +5,33 @@
 //! [`Result`]. A [`Memo`](crate::Memo) with an archive writes
 //! evicted entries there and loads missing keys from it.
 
+mod backend;
 mod cached;
 mod dict;
 mod dir;
 pub mod envelope;
 mod file;
 mod fs;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod health;
+mod lease;
 mod null;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+mod target;
 
+pub use backend::{Backed, Backend, RawEntry, RawItems};
 pub use cached::Cached;
 pub use dict::DictArchive;
-pub use dir::DirArchive;
+pub use dir::{DirArchive, DirStore};
 pub use file::FileArchive;
+pub use lease::Lease;
 pub use null::NullArchive;
-#[cfg(feature = "sqlite")]
-pub use sql::{SqlArchive, SqlDatabase};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{SqlArchive, SqlDatabase, SqlTable};
+
+use std::time::Duration;
 
 use crate::Result;
 
@@ -136,4 +146,22 @@ pub trait Archive<K, V>: Send + Sync {
 
     /// Where the archive lives (a path, a URL, `memory`), for messages.
     fn location(&self) -> String;
+
+    /// Tries to take the lease on `key` for `ttl`, so that other processes
+    /// sharing the archive wait for this one's result instead of computing
+    /// it too (a memo built with `.lease(..)` does this on a miss):
+    /// `Some(lease)` if taken, `None` while another holder's lease is live.
+    /// Archives shared only within one process (and those without leases)
+    /// always grant, which is the default.
+    fn try_lease(&self, key: &K, ttl: Duration) -> Result<Option<Lease>> {
+        let _ = (key, ttl);
+        Ok(Some(Lease::new()))
+    }
+
+    /// Gives up `lease` on `key`, if it still holds it (the default does
+    /// nothing).
+    fn release(&self, key: &K, lease: &Lease) -> Result<()> {
+        let _ = (key, lease);
+        Ok(())
+    }
 }

@@ -1,26 +1,23 @@
 //! `SqlDatabase`: a database as a dictionary of tables.
 
+use std::ffi::OsStr;
 use std::fmt;
-use std::hash::Hash;
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
 use super::archive::SqlArchive;
-use super::sqlite::Db;
-use super::url::{check_table_name, quote_identifier, Target};
-use crate::{Error, Result};
+use super::connect;
+use super::dialect::{Dialect, LEASE_TABLE};
+use super::driver::Driver;
+use super::table::{has_table, SqlTable};
+use super::target::Target;
+use crate::archive::target::bad;
+use crate::archive::Backed;
+use crate::Result;
 
-const USER_TABLES: &str = "SELECT name FROM sqlite_schema \
-     WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
-const HAS_TABLE: &str = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1";
-
-/// A whole SQLite database as a dictionary (feature `sqlite`): keys are
-/// table names, each value an [`SqlArchive`] of that table. Removing a key
-/// ([`drop_table`](SqlDatabase::drop_table)) drops the table and its
-/// entries.
+/// A whole database (SQLite, or one schema of a PostgreSQL database) as a
+/// dictionary: keys are table names, each value an [`SqlArchive`] of that
+/// table. Removing a key ([`drop_table`](SqlDatabase::drop_table)) drops
+/// the table and its entries.
 ///
 /// Every archive obtained with [`table`](SqlDatabase::table) shares this
 /// database's connection pool; clones share it too.
@@ -28,7 +25,7 @@ const HAS_TABLE: &str = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND na
 /// ```
 /// use klepto::archive::{Archive, SqlDatabase};
 /// let dir = tempfile::tempdir()?;
-/// let db = SqlDatabase::open(dir.path().join("all.db").to_str().unwrap())?;
+/// let db = SqlDatabase::open(dir.path().join("all.db"))?;
 /// let fib = db.table::<u64, u64>("fib")?;       // created if missing
 /// fib.insert(10, 55)?;
 /// db.table::<String, f64>("area")?;
@@ -40,62 +37,64 @@ const HAS_TABLE: &str = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND na
 /// ```
 #[derive(Clone)]
 pub struct SqlDatabase {
-    db: Arc<Db>,
+    driver: Arc<dyn Driver>,
 }
 
 impl fmt::Debug for SqlDatabase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlDatabase")
-            .field("location", &self.db.url)
+            .field("location", &self.driver.url())
             .finish()
     }
 }
 
 impl SqlDatabase {
-    /// Opens (creating if needed) the database named by `target`: a path or
-    /// a URL as for [`SqlArchive::open`], without a `table` parameter.
+    /// Opens the database named by `target`: a path or a URL as for
+    /// [`SqlArchive::open`], without a `table` parameter. For PostgreSQL,
+    /// `?schema=` picks the schema whose tables are listed (default
+    /// `public`).
     ///
     /// # Errors
-    /// [`Error::Config`] for a malformed target or one naming a table;
-    /// [`Error::Archive`] when the database cannot be opened.
-    pub fn open(target: &str) -> Result<Self> {
-        let parsed = Target::parse(target)?;
+    /// [`Error::Config`](crate::Error::Config) for a malformed target or one
+    /// naming a table; [`Error::Archive`](crate::Error::Archive) when the
+    /// database cannot be opened.
+    pub fn open(target: impl AsRef<OsStr>) -> Result<Self> {
+        let raw = target.as_ref();
+        let parsed = Target::parse(raw)?;
         if parsed.table.is_some() {
-            return Err(Error::config(format!(
-                "SQL target `{target}`: a database takes no `table` parameter \
-                 (open a table with `SqlDatabase::table`)"
-            )));
+            return Err(bad(
+                &raw.to_string_lossy(),
+                "a database takes no `table` parameter (open a table with `SqlDatabase::table`)",
+            ));
         }
         Ok(SqlDatabase {
-            db: Arc::new(Db::open(&parsed)?),
+            driver: connect(&parsed)?,
         })
     }
 
-    /// The names of the user tables (not SQLite's own), sorted.
+    /// The names of the tables (not SQLite's own, nor the lease table),
+    /// sorted.
     pub fn tables(&self) -> Result<Vec<String>> {
-        let conn = self.db.conn()?;
-        let mut stmt = conn.prepare_cached(USER_TABLES).map_err(|e| self.err(e))?;
-        let names = stmt
-            .query_map([], |row| row.get(0))
-            .map_err(|e| self.err(e))?;
-        names
-            .collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(|e| self.err(e))
+        let sql = self.driver.dialect().list_tables();
+        let mut names = match self.driver.schema() {
+            Some(schema) => self.driver.texts(self.driver.url(), sql, &[schema])?,
+            None => self.driver.texts(self.driver.url(), sql, &[])?,
+        };
+        names.retain(|n| n != LEASE_TABLE);
+        Ok(names)
     }
 
     /// Whether the table `name` exists.
     pub fn contains(&self, name: &str) -> Result<bool> {
-        let conn = self.db.conn()?;
-        let mut stmt = conn.prepare_cached(HAS_TABLE).map_err(|e| self.err(e))?;
-        stmt.exists([name]).map_err(|e| self.err(e))
+        has_table(&*self.driver, name)
     }
 
-    /// The number of user tables.
+    /// The number of tables.
     pub fn len(&self) -> Result<usize> {
         Ok(self.tables()?.len())
     }
 
-    /// Whether the database has no user table.
+    /// Whether the database has no table.
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -104,44 +103,36 @@ impl SqlDatabase {
     /// database's connections.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty, NUL-containing or `sqlite_…` name;
-    /// [`Error::Archive`] if the table exists with other columns.
-    pub fn table<K, V>(&self, name: &str) -> Result<SqlArchive<K, V>>
-    where
-        K: Serialize + DeserializeOwned + Eq + Hash + Clone + Send + Sync + 'static,
-        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    {
-        SqlArchive::on_table(Arc::clone(&self.db), name)
+    /// [`Error::Config`](crate::Error::Config) for a name the database
+    /// cannot take (see [`SqlArchive::open`]);
+    /// [`Error::Archive`](crate::Error::Archive) if the table exists with
+    /// other columns.
+    pub fn table<K, V>(&self, name: &str) -> Result<SqlArchive<K, V>> {
+        let table = SqlTable::new(Arc::clone(&self.driver), name, false)?;
+        table.create()?;
+        Ok(Backed::new(table))
     }
 
     /// Drops the table `name` and its entries; `true` if it existed.
-    /// Archives still open on it then fail with [`Error::Archive`] ("no such
-    /// table") until it is created again.
+    /// Archives still open on it then fail with
+    /// [`Error::Archive`](crate::Error::Archive) ("no such table") until it
+    /// is created again.
     pub fn drop_table(&self, name: &str) -> Result<bool> {
-        check_table_name(name)?;
-        let mut conn = self.db.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let existed = tx
-            .query_row(HAS_TABLE, [name], |_| Ok(()))
-            .optional()
-            .map_err(|e| self.err(e))?
-            .is_some();
-        if existed {
-            tx.execute_batch(&format!("DROP TABLE {}", quote_identifier(name)))
-                .map_err(|e| self.err(e))?;
+        self.driver.dialect().check_table_name(name)?;
+        if !self.contains(name)? {
+            return Ok(false);
         }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(existed)
+        let sql = self
+            .driver
+            .dialect()
+            .statements(&Dialect::qualified(self.driver.schema(), name));
+        self.driver.run(self.driver.url(), &sql.drop)?;
+        Ok(true)
     }
 
-    /// The database's URL, e.g. `sqlite:///path/to/all.db`.
+    /// The database's URL, e.g. `sqlite:///path/to/all.db` or
+    /// `postgres://user:***@host:5432/db` (never the password).
     pub fn location(&self) -> String {
-        self.db.url.clone()
-    }
-
-    fn err(&self, e: rusqlite::Error) -> Error {
-        Error::archive(self.db.url.clone(), e)
+        self.driver.url().to_owned()
     }
 }

@@ -1,4 +1,5 @@
-//! SQLite connections: the pool, per-connection settings, table creation.
+//! The SQLite driver: the pool, per-connection settings, and the
+//! [`Driver`] operations on rusqlite connections.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -8,9 +9,13 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use super::url::{quote_identifier, Backend, Target};
+use super::dialect::Dialect;
+use super::driver::Driver;
+use super::target::{Backend, Target};
+use crate::archive::RawEntry;
 use crate::{Error, Result};
 
 /// How long a connection waits for another writer (thread or process)
@@ -25,9 +30,9 @@ const POOL_SIZE: u32 = 8;
 /// covers a handful of tables sharing one pool.
 const STATEMENT_CACHE: usize = 64;
 
-/// One open database: its connection pool and its URL, shared (via `Arc`)
-/// by every archive and table handle opened from it.
-pub(crate) struct Db {
+/// One open SQLite database: its connection pool and its URL, shared (via
+/// `Arc`) by every archive and table handle opened from it.
+pub(crate) struct SqliteDriver {
     pool: Pool<SqliteConnectionManager>,
     /// One connection kept out of the pool for the common, uncontended
     /// case: taking it is a `try_lock` (about 20 ns) where a pool checkout
@@ -37,16 +42,16 @@ pub(crate) struct Db {
     /// for it instead of the pool.
     single: bool,
     /// `sqlite:///abs/path` (no query), for `location()`.
-    pub(crate) url: String,
+    url: String,
     /// The path (or `:memory:`), the start of an entry's location in errors.
-    pub(crate) name: String,
+    name: String,
     /// Whether connections run with `synchronous=FULL`.
-    pub(crate) durable: bool,
+    durable: bool,
 }
 
-impl fmt::Debug for Db {
+impl fmt::Debug for SqliteDriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Db")
+        f.debug_struct("SqliteDriver")
             .field("url", &self.url)
             .field("durable", &self.durable)
             .finish_non_exhaustive()
@@ -82,10 +87,10 @@ impl DerefMut for ConnRef<'_> {
     }
 }
 
-impl Db {
+impl SqliteDriver {
     /// Opens the database of `target` (creating the file if missing) and
     /// switches it to WAL mode.
-    pub(crate) fn open(target: &Target) -> Result<Db> {
+    pub(crate) fn open(target: &Target) -> Result<SqliteDriver> {
         let durable = target.durable;
         let (manager, name, size) = match &target.backend {
             Backend::SqliteFile(path) => {
@@ -100,11 +105,12 @@ impl Db {
             // the busy timeout: one connection avoids "database table is
             // locked" errors between threads.
             Backend::SqliteMemory => (SqliteConnectionManager::memory(), ":memory:".into(), 1),
+            Backend::Postgres(_) => unreachable!("a PostgreSQL target has its own driver"),
         };
         let url = Target {
             backend: match &target.backend {
                 Backend::SqliteFile(_) => Backend::SqliteFile(name.clone().into()),
-                Backend::SqliteMemory => Backend::SqliteMemory,
+                _ => Backend::SqliteMemory,
             },
             table: None,
             durable,
@@ -128,7 +134,7 @@ impl Db {
             .connection_timeout(BUSY_TIMEOUT * 3)
             .build_unchecked(manager);
         let fast = pool.get().map_err(|e| no_connection(&url, e))?;
-        Ok(Db {
+        Ok(SqliteDriver {
             pool,
             fast: Mutex::new(fast),
             single: size == 1,
@@ -153,62 +159,143 @@ impl Db {
             .map(ConnRef::Pooled)
             .map_err(|e| no_connection(&self.url, e))
     }
-
-    /// Creates `table` if missing and checks it has `key` and `value`
-    /// columns. Safe when several processes create the same table at once.
-    pub(crate) fn create_table(&self, table: &str) -> Result<()> {
-        let quoted = quote_identifier(table);
-        let conn = self.conn()?;
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {quoted} \
-             (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
-        ))
-        .map_err(|e| self.table_error(table, e))?;
-        drop(conn);
-        self.check_columns(table)
-    }
-
-    /// Checks that `table`, if it exists, has `key` and `value` columns.
-    pub(crate) fn check_table(&self, table: &str) -> Result<()> {
-        let conn = self.conn()?;
-        let exists = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
-                [table],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(|e| self.table_error(table, e))?
-            > 0;
-        drop(conn);
-        if exists {
-            self.check_columns(table)?;
-        }
-        Ok(())
-    }
-
-    /// A table of the same name made by someone else: fail now, clearly.
-    fn check_columns(&self, table: &str) -> Result<()> {
-        let quoted = quote_identifier(table);
-        let conn = self.conn()?;
-        conn.prepare(&format!("SELECT key, value FROM {quoted} LIMIT 0"))
-            .map_err(|e| {
-                self.table_error(
-                    table,
-                    format_args!("the table exists but is not a klepto archive: {e}"),
-                )
-            })?;
-        Ok(())
-    }
-
-    /// An [`Error::Archive`] about `table` of this database.
-    fn table_error(&self, table: &str, reason: impl fmt::Display) -> Error {
-        Error::archive(format!("{} table {table}", self.url), reason)
-    }
 }
 
 /// The error when the pool of the database at `url` lends no connection.
 fn no_connection(url: &str, e: r2d2::Error) -> Error {
-    Error::archive(url, format!("no database connection: {e}"))
+    Error::driver(url, e, true)
+}
+
+/// A failed statement on `at`: transient when another writer held the
+/// database past the busy timeout.
+fn sql_error(at: &str, e: rusqlite::Error) -> Error {
+    let transient = matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    );
+    Error::driver(at, e, transient)
+}
+
+/// A stored key or value as bytes, whatever its SQL type: a blob as is,
+/// text as its bytes, anything else (a number, NULL) as no bytes. Data
+/// changed behind the archive's back then fails to decode and is reported
+/// as [`Error::Corrupt`], like any damaged entry, instead of as an SQL
+/// type error.
+fn stored_bytes(value: ValueRef<'_>) -> &[u8] {
+    match value {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b,
+        ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => &[],
+    }
+}
+
+impl Driver for SqliteDriver {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn schema(&self) -> Option<&str> {
+        None
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
+    fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+        let mut rows = stmt.query([key]).map_err(|e| sql_error(at, e))?;
+        match rows.next().map_err(|e| sql_error(at, e))? {
+            None => Ok(None),
+            Some(row) => {
+                let stored = row.get_ref(0).map_err(|e| sql_error(at, e))?;
+                Ok(Some(stored_bytes(stored).to_vec()))
+            }
+        }
+    }
+
+    fn exists(&self, at: &str, sql: &str, key: &[u8]) -> Result<bool> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+        stmt.exists([key]).map_err(|e| sql_error(at, e))
+    }
+
+    fn put(&self, at: &str, sql: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+        stmt.execute((key, value)).map_err(|e| sql_error(at, e))?;
+        Ok(())
+    }
+
+    fn put_batch(&self, at: &str, sql: &str, rows: &[RawEntry]) -> Result<()> {
+        let mut conn = self.conn()?;
+        // IMMEDIATE: take the write lock now (waiting up to the busy
+        // timeout) rather than failing on a read-to-write upgrade later.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(at, e))?;
+        {
+            let mut stmt = tx.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+            for (key, value) in rows {
+                stmt.execute((key, value)).map_err(|e| sql_error(at, e))?;
+            }
+        }
+        // Dropping `tx` on an error above rolls the whole batch back.
+        tx.commit().map_err(|e| sql_error(at, e))
+    }
+
+    fn count(&self, at: &str, sql: &str) -> Result<u64> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+        let n: i64 = stmt
+            .query_row([], |row| row.get(0))
+            .map_err(|e| sql_error(at, e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn page(&self, at: &str, sql: &str, after: &[u8], values: bool) -> Result<Vec<RawEntry>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+        let rows = stmt
+            .query_map([after], |row| {
+                let key = stored_bytes(row.get_ref(0)?).to_vec();
+                let value = if values {
+                    stored_bytes(row.get_ref(1)?).to_vec()
+                } else {
+                    Vec::new()
+                };
+                Ok((key, value))
+            })
+            .map_err(|e| sql_error(at, e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| sql_error(at, e))
+    }
+
+    fn texts(&self, at: &str, sql: &str, params: &[&str]) -> Result<Vec<String>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |row| {
+                Ok(String::from_utf8_lossy(stored_bytes(row.get_ref(0)?)).into_owned())
+            })
+            .map_err(|e| sql_error(at, e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| sql_error(at, e))
+    }
+
+    fn run(&self, at: &str, sql: &str) -> Result<()> {
+        self.conn()?
+            .execute_batch(sql)
+            .map_err(|e| sql_error(at, e))
+    }
 }
 
 /// Settings of every new connection: busy timeout, WAL, synchronous level.

@@ -1,0 +1,110 @@
+//! Server health for the server backends: after a transient failure
+//! (refused, dropped or timed-out connection), operations fail at once for
+//! a short pause instead of each waiting out a connect timeout, then one
+//! operation tries the server again.
+//!
+//! Without this, a memo over a stopped server would spend the whole
+//! connect timeout on every call; with it, a call while the server is down
+//! costs one atomic load and computes, and the archive is used again
+//! within [`RETRY_AFTER`] of the server coming back.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::{Error, Result};
+
+/// How long operations fail fast after a transient failure.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// The failure state of one server, shared by every handle on it.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// Milliseconds since [`epoch`] until which operations fail fast
+    /// (0: healthy).
+    down_until: AtomicU64,
+    /// The failure that started the pause, for the fail-fast errors.
+    last: Mutex<String>,
+}
+
+impl Health {
+    /// `Ok` if the server may be tried now; the fail-fast error naming
+    /// `location` during a pause.
+    #[inline]
+    pub(crate) fn check(&self, location: &str) -> Result<()> {
+        let until = self.down_until.load(Relaxed);
+        if until == 0 || now_ms() >= until {
+            return Ok(());
+        }
+        Err(Error::Archive {
+            location: location.to_owned(),
+            reason: format!(
+                "server unavailable, not retried for up to {} ms after: {}",
+                RETRY_AFTER.as_millis(),
+                self.last.lock()
+            ),
+            transient: true,
+            source: None,
+        })
+    }
+
+    /// Records the outcome of an operation: a transient failure starts a
+    /// pause; a success ends one.
+    pub(crate) fn record<T>(&self, result: Result<T>) -> Result<T> {
+        match &result {
+            Err(e) if e.is_transient() => {
+                *self.last.lock() = e.to_string();
+                let until = now_ms() + RETRY_AFTER.as_millis() as u64;
+                self.down_until.store(until.max(1), Relaxed);
+                log::warn!(
+                    "klepto: {e}; failing fast for {} ms",
+                    RETRY_AFTER.as_millis()
+                );
+            }
+            Ok(_) if self.down_until.load(Relaxed) != 0 => {
+                self.down_until.store(0, Relaxed);
+                log::info!("klepto: server reachable again");
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
+/// Milliseconds since the first call in this process (monotonic).
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transient() -> Error {
+        Error::Archive {
+            location: "redis://h".into(),
+            reason: "connection refused".into(),
+            transient: true,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_pauses_and_a_success_resumes() {
+        let h = Health::default();
+        assert!(h.check("x").is_ok());
+        let _ = h.record::<()>(Err(Error::archive("x", "permanent")));
+        assert!(h.check("x").is_ok(), "permanent failures do not pause");
+        let _ = h.record::<()>(Err(transient()));
+        let err = h.check("redis://h").unwrap_err();
+        assert!(err.is_transient());
+        assert!(err.to_string().contains("connection refused"), "{err}");
+        std::thread::sleep(RETRY_AFTER + Duration::from_millis(20));
+        assert!(h.check("x").is_ok(), "tried again after the pause");
+        let _ = h.record(Ok(()));
+        assert_eq!(h.down_until.load(Relaxed), 0);
+    }
+}

@@ -1,0 +1,170 @@
+//! URL helpers shared by the SQL and server archives: parsing with the
+//! `url` crate, query parameters checked against a list of known names,
+//! and locations with the password masked.
+
+use std::borrow::Cow;
+
+use url::Url;
+
+use crate::{Error, Result};
+
+/// What a masked password shows as.
+pub(crate) const MASK: &str = "***";
+
+/// `target` (never shown with its password) parsed as a URL.
+pub(crate) fn parse_url(target: &str) -> Result<Url> {
+    Url::parse(target).map_err(|e| bad(target, format_args!("not a valid URL: {e}")))
+}
+
+/// A [`Error::Config`] about the target `raw`, whose password is masked.
+pub(crate) fn bad(raw: &str, reason: impl std::fmt::Display) -> Error {
+    Error::config(format!("archive target `{}`: {reason}", mask_raw(raw)))
+}
+
+/// The URL without its query and fragment, the password masked: what
+/// locations and errors show.
+pub(crate) fn masked(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some(MASK));
+    }
+    shown.to_string()
+}
+
+/// `raw` with anything between `://user:` and `@` masked, for messages
+/// about targets that may not even parse.
+pub(crate) fn mask_raw(raw: &str) -> Cow<'_, str> {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(raw);
+    };
+    let authority_end = raw[start..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| start + i);
+    let authority = &raw[start..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => Cow::Owned(format!(
+            "{}{MASK}{}",
+            &raw[..start + colon + 1],
+            &raw[start + at..]
+        )),
+        _ => Cow::Borrowed(raw),
+    }
+}
+
+/// The query parameters of `url`, percent-decoded (`+` stays `+`), each
+/// of `known` at most once; an unknown or repeated parameter, or a bad
+/// escape, is an error naming the target.
+pub(crate) fn params(url: &Url, raw: &str, known: &[&str]) -> Result<Vec<(String, String)>> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for pair in url.query().unwrap_or("").split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (name, value) = (decode(raw, name)?, decode(raw, value)?);
+        if !known.contains(&name.as_str()) {
+            return Err(bad(
+                raw,
+                format_args!("unknown parameter `{name}` (known: {})", known.join(", ")),
+            ));
+        }
+        if seen.iter().any(|(n, _)| *n == name) {
+            return Err(bad(raw, format_args!("parameter `{name}` given twice")));
+        }
+        seen.push((name, value));
+    }
+    Ok(seen)
+}
+
+/// A boolean parameter value.
+pub(crate) fn parse_bool(raw: &str, name: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(bad(
+            raw,
+            format_args!("`{name}={other}`: expected true or false"),
+        )),
+    }
+}
+
+/// A whole-number parameter value.
+pub(crate) fn parse_u64(raw: &str, name: &str, value: &str) -> Result<u64> {
+    value.parse().map_err(|_| {
+        bad(
+            raw,
+            format_args!("`{name}={value}`: expected a whole number"),
+        )
+    })
+}
+
+/// A percent-decoded URL component (`+` stays `+`, as in paths); a `%`
+/// not followed by two hex digits is an error.
+pub(crate) fn decode(raw: &str, component: &str) -> Result<String> {
+    let bytes = component.as_bytes();
+    for (i, _) in component.match_indices('%') {
+        let hex = bytes.get(i + 1..i + 3);
+        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+            return Err(bad(raw, format_args!("bad percent escape at byte {i}")));
+        }
+    }
+    percent_encoding::percent_decode_str(component)
+        .decode_utf8()
+        .map(Cow::into_owned)
+        .map_err(|_| bad(raw, "percent escapes do not decode as UTF-8"))
+}
+
+/// Appends `s` to `out`, percent-encoding control characters and those in
+/// `special`, so that the result parses back to `s`.
+pub(crate) fn encode_into(out: &mut String, s: &str, special: &str) {
+    use std::fmt::Write as _;
+    for c in s.chars() {
+        if c.is_control() || special.contains(c) {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_parsed_or_not() {
+        let url = parse_url("postgres://me:s3cret@db:5432/cache?table=t").unwrap();
+        assert_eq!(masked(&url), "postgres://me:***@db:5432/cache");
+        assert_eq!(
+            mask_raw("postgres://me:s3cret@db/x?y"),
+            "postgres://me:***@db/x?y"
+        );
+        assert_eq!(mask_raw("redis://:pw@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(mask_raw("redis://h:1/0"), "redis://h:1/0");
+        assert_eq!(mask_raw("cache.db"), "cache.db");
+        let err = bad("postgres://me:s3cret@db/x", "no").to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let raw = "redis://h/0?ns=a%26b&ttl=5";
+        let url = parse_url(raw).unwrap();
+        let got = params(&url, raw, &["ns", "ttl"]).unwrap();
+        assert_eq!(
+            got,
+            [("ns".into(), "a&b".into()), ("ttl".into(), "5".into())]
+        );
+        assert!(params(&url, raw, &["ns"]).is_err());
+        let twice = parse_url("redis://h/0?ns=a&ns=b").unwrap();
+        assert!(params(&twice, "", &["ns"]).is_err());
+        assert!(parse_bool("", "d", "maybe").is_err());
+        assert_eq!(parse_u64("", "ttl", "60").unwrap(), 60);
+        assert!(parse_u64("", "ttl", "-1").is_err());
+    }
+}
