@@ -108,9 +108,21 @@ impl Error {
         source: impl std::error::Error + Send + Sync + 'static,
         transient: bool,
     ) -> Self {
+        // The whole chain: drivers often say "invalid configuration" or
+        // "timed out" at the top and the why further down.
+        let mut reason = source.to_string();
+        let mut cause = source.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !reason.contains(&text) {
+                reason.push_str(": ");
+                reason.push_str(&text);
+            }
+            cause = c.source();
+        }
         Error::Archive {
             location: location.into(),
-            reason: source.to_string(),
+            reason,
             transient,
             source: Some(Box::new(source)),
         }

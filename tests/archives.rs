@@ -77,7 +77,7 @@ fn cached_moves_entries_between_memory_and_persistent_archives() {
 
     let file: FileArchive<HashKey, u64> =
         FileArchive::open(dir.path().join("memo.msgpack")).unwrap();
-    let sql: SqlArchive<HashKey, u64> = SqlArchive::open(&db_path(&dir)).unwrap();
+    let sql: SqlArchive<HashKey, u64> = SqlArchive::open(db_path(&dir)).unwrap();
     let folder: DirArchive<HashKey, u64> = DirArchive::open(dir.path().join("memo.d")).unwrap();
     file.insert(key(1), 10).unwrap();
     sql.insert(key(1), 10).unwrap();

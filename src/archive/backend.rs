@@ -114,6 +114,11 @@ pub trait Backend: Send + Sync + Sized {
     /// The number of entries.
     fn len(&self) -> Result<usize>;
 
+    /// Whether the store holds no entry.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
     /// Removes every entry of this namespace.
     fn clear(&self) -> Result<()>;
 

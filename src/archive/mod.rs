@@ -16,6 +16,8 @@ mod fs;
 mod health;
 mod lease;
 mod null;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
@@ -28,6 +30,8 @@ pub use dir::{DirArchive, DirStore};
 pub use file::FileArchive;
 pub use lease::Lease;
 pub use null::NullArchive;
+#[cfg(feature = "redis")]
+pub use redis::{RedisArchive, RedisStore};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{SqlArchive, SqlDatabase, SqlTable};
 

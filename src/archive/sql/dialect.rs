@@ -27,6 +27,10 @@ pub(crate) struct Statements {
     pub(crate) get: String,
     pub(crate) contains: String,
     pub(crate) upsert: String,
+    /// Upserts every row of two arrays (keys, values) in one statement;
+    /// PostgreSQL only (SQLite runs `upsert` per row, which costs it no
+    /// round trip).
+    pub(crate) upsert_many: String,
     pub(crate) delete: String,
     pub(crate) count: String,
     pub(crate) clear: String,
@@ -96,6 +100,13 @@ impl Dialect {
                      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
                 ),
             },
+            upsert_many: match self {
+                Dialect::Sqlite => String::new(),
+                Dialect::Postgres => format!(
+                    "INSERT INTO {q} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                ),
+            },
             delete: format!("DELETE FROM {q} WHERE key = {k} RETURNING value"),
             count: format!("SELECT count(*) FROM {q}"),
             clear: format!("DELETE FROM {q}"),
@@ -125,8 +136,9 @@ impl Dialect {
                  WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
             }
             Dialect::Postgres => {
-                "SELECT table_name::text FROM information_schema.tables \
-                 WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name"
+                "SELECT c.relname::text FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p') ORDER BY c.relname"
             }
         }
     }
@@ -136,11 +148,13 @@ impl Dialect {
     pub(crate) fn has_table(self) -> &'static str {
         match self {
             Dialect::Sqlite => {
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE"
+                "SELECT 'yes' FROM sqlite_schema \
+                 WHERE type = 'table' AND name = ?1 COLLATE NOCASE"
             }
             Dialect::Postgres => {
-                "SELECT 1 FROM information_schema.tables \
-                 WHERE table_schema = $1 AND table_name = $2"
+                "SELECT 'yes' FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1::text AND c.relname = $2::text AND c.relkind IN ('r', 'p')"
             }
         }
     }

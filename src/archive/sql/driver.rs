@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, Statements};
 use crate::archive::RawEntry;
 use crate::Result;
 
@@ -41,8 +41,10 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug {
     /// Runs `sql` with the key and value.
     fn put(&self, at: &str, sql: &str, key: &[u8], value: &[u8]) -> Result<()>;
 
-    /// Runs `sql` once per row, in one transaction: all or nothing.
-    fn put_batch(&self, at: &str, sql: &str, rows: &[RawEntry]) -> Result<()>;
+    /// Upserts every row (keys distinct) in one transaction: all or
+    /// nothing. `sql` holds the table's statements; each driver picks the
+    /// form it batches best (one statement per row, or one for all).
+    fn put_batch(&self, at: &str, sql: &Statements, rows: &[RawEntry]) -> Result<()>;
 
     /// The single integer `sql` returns (a count).
     fn count(&self, at: &str, sql: &str) -> Result<u64>;

@@ -14,6 +14,8 @@ mod archive;
 mod database;
 mod dialect;
 mod driver;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod table;
@@ -40,6 +42,9 @@ fn connect(target: &Target) -> Result<Arc<dyn Driver>> {
         Backend::SqliteFile(_) | Backend::SqliteMemory => Err(crate::Error::config(
             "SQLite archives are not in this build (enable the `sqlite` feature)",
         )),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(pg) => Ok(Arc::new(postgres::PgDriver::open(pg)?)),
+        #[cfg(not(feature = "postgres"))]
         Backend::Postgres(pg) => Err(crate::Error::config(format!(
             "archive target `{}`: PostgreSQL archives are not in this build \
              (enable the `postgres` feature of klepto-cache)",

@@ -12,7 +12,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, Statements};
 use super::driver::Driver;
 use super::target::{Backend, Target};
 use crate::archive::RawEntry;
@@ -235,7 +235,7 @@ impl Driver for SqliteDriver {
         Ok(())
     }
 
-    fn put_batch(&self, at: &str, sql: &str, rows: &[RawEntry]) -> Result<()> {
+    fn put_batch(&self, at: &str, sql: &Statements, rows: &[RawEntry]) -> Result<()> {
         let mut conn = self.conn()?;
         // IMMEDIATE: take the write lock now (waiting up to the busy
         // timeout) rather than failing on a read-to-write upgrade later.
@@ -243,7 +243,9 @@ impl Driver for SqliteDriver {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sql_error(at, e))?;
         {
-            let mut stmt = tx.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
+            let mut stmt = tx
+                .prepare_cached(&sql.upsert)
+                .map_err(|e| sql_error(at, e))?;
             for (key, value) in rows {
                 stmt.execute((key, value)).map_err(|e| sql_error(at, e))?;
             }

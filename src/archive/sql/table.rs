@@ -130,7 +130,7 @@ impl Backend for SqlTable {
             same
         });
         self.ready()?
-            .put_batch(self.at(), &self.table.sql.upsert, &entries)
+            .put_batch(self.at(), &self.table.sql, &entries)
     }
 
     /// One statement (`DELETE … RETURNING`), so the row is read and deleted
