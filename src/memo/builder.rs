@@ -1,5 +1,7 @@
 //! The builder that configures and creates a [`Memo`].
 
+use std::time::Duration;
+
 use super::func::{Plain, Recursive};
 use super::Memo;
 use crate::archive::{Archive, NullArchive};
@@ -44,6 +46,7 @@ pub struct MemoBuilder<K = HashKeymap, P = Lru, A = NullArchive> {
     name: Option<String>,
     version: Option<String>,
     write_through: bool,
+    lease: Option<Duration>,
 }
 
 impl Default for MemoBuilder {
@@ -58,6 +61,7 @@ impl Default for MemoBuilder {
             name: None,
             version: None,
             write_through: false,
+            lease: None,
         }
     }
 }
@@ -79,6 +83,7 @@ impl<K, P, A> MemoBuilder<K, P, A> {
             name: self.name,
             version: self.version,
             write_through: self.write_through,
+            lease: self.lease,
         }
     }
 
@@ -232,6 +237,35 @@ impl<K, P, A> MemoBuilder<K, P, A> {
         self
     }
 
+    /// Compute each missing result once across every process that shares
+    /// the archive (PostgreSQL and Redis archives keep leases; others
+    /// grant at once, so this changes nothing there).
+    ///
+    /// On a miss the memo takes a lease on the key in the archive, looks
+    /// there once more, computes, writes the result at once and lets go of
+    /// the lease. A process that misses the same key meanwhile waits for
+    /// that result (looking again every 2 to 100 ms) instead of computing
+    /// it too. A lease expires `ttl` after it was taken, so a holder that
+    /// dies holds the others up for at most `ttl`, and nobody waits longer
+    /// than `ttl`: choose it longer than the function takes. Costs two more
+    /// round trips to the archive per miss (the lease and the second look)
+    /// and one per result (the release).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use klepto::Memo;
+    /// use klepto::archive::DictArchive;
+    /// let f = Memo::builder()
+    ///     .archive(DictArchive::new())   // e.g. a RedisArchive or a PostgreSQL SqlArchive
+    ///     .lease(Duration::from_secs(60))
+    ///     .build(|x: u64| x * x);
+    /// assert_eq!(f.call(12), 144);
+    /// ```
+    pub fn lease(mut self, ttl: Duration) -> Self {
+        self.lease = Some(ttl);
+        self
+    }
+
     /// Creates the memo of `f: Fn(Args) -> R`.
     ///
     /// # Panics
@@ -323,6 +357,7 @@ impl<K, P, A> MemoBuilder<K, P, A> {
             archive,
             purge: self.purge,
             write_through: self.write_through,
+            lease: self.lease,
         }))
     }
 }

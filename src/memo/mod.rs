@@ -4,6 +4,7 @@ mod args;
 mod builder;
 mod flight;
 mod func;
+mod lease;
 mod stats;
 mod store;
 #[allow(unsafe_code)]
@@ -16,6 +17,7 @@ pub use stats::CacheInfo;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 use hashbrown::DefaultHashBuilder;
 
@@ -68,6 +70,9 @@ where
     pending: PendingArgs<K::Key>,
     purge: bool,
     write_through: bool,
+    /// With a shared archive: compute a missing result once across
+    /// processes, waiting up to this long for another's.
+    lease: Option<Duration>,
 }
 
 /// What the builder hands over.
@@ -79,6 +84,7 @@ pub(crate) struct Parts<F, K, P, A> {
     pub archive: A,
     pub purge: bool,
     pub write_through: bool,
+    pub lease: Option<Duration>,
 }
 
 impl Memo<Plain<fn(()), (), ()>, HashKeymap, Lru, NullArchive> {
@@ -110,8 +116,9 @@ enum Origin {
     Archive,
     /// Computed: saved when it leaves memory (or at once, written through).
     Computed(Option<Vec<u8>>),
-    /// Computed because the archive's entry was damaged: saved at once.
-    Repair(Option<Vec<u8>>),
+    /// Computed because the archive's entry was damaged, or under a lease
+    /// that others wait on: saved at once.
+    SaveNow(Option<Vec<u8>>),
 }
 
 impl<F, K, P, A> Memo<F, K, P, A>
@@ -136,6 +143,7 @@ where
             pending: PendingArgs::new(archived),
             purge: p.purge,
             write_through: p.write_through,
+            lease: p.lease,
         }
     }
 
@@ -205,24 +213,40 @@ where
         args: F::Args,
         strict: bool,
     ) -> Result<F::Output> {
-        let mut repair = false;
+        let mut save_now = false;
+        let mut held = None;
         if self.archived() {
-            match self.archive.get(leader.key()) {
-                Ok(Some(value)) => {
-                    let stored = self.store_value(leader, value.clone(), Origin::Archive);
-                    return self.settle(stored, strict).map(|()| value);
-                }
-                Ok(None) => {}
+            let absent = match self.archive.get(leader.key()) {
+                Ok(Some(value)) => return self.loaded(leader, value, strict),
+                Ok(None) => true,
                 // A damaged entry reads as absent: recompute it and write
                 // the result over the damage at once.
                 Err(e @ Error::Corrupt { .. }) => {
                     self.failed(Stage::ArchiveRead, &e);
-                    repair = true;
+                    save_now = true;
+                    true
                 }
                 Err(e) => {
                     self.failed(Stage::ArchiveRead, &e);
                     if strict {
                         return Err(e);
+                    }
+                    false
+                }
+            };
+            if let (true, Some(ttl)) = (absent, self.lease) {
+                match lease::claim(&self.archive, leader.key(), ttl) {
+                    Ok(lease::Claim::Loaded(value)) => return self.loaded(leader, value, strict),
+                    Ok(lease::Claim::Held(lease)) => {
+                        save_now = true;
+                        held = Some(lease);
+                    }
+                    Ok(lease::Claim::Unleased) => {}
+                    Err(e) => {
+                        self.failed(Stage::ArchiveRead, &e);
+                        if strict {
+                            return Err(e);
+                        }
                     }
                 }
             }
@@ -233,12 +257,25 @@ where
             None
         };
         let value = self.compute(args);
-        let origin = if repair {
-            Origin::Repair(encoded)
+        let origin = if save_now {
+            Origin::SaveNow(encoded)
         } else {
             Origin::Computed(encoded)
         };
         let stored = self.store_value(leader, value.clone(), origin);
+        // Released only now that the result is in the archive.
+        drop(held);
+        self.settle(stored, strict).map(|()| value)
+    }
+
+    /// Puts a value found in the archive into memory.
+    fn loaded(
+        &self,
+        leader: Leader<'_, K::Key, F::Output, P>,
+        value: F::Output,
+        strict: bool,
+    ) -> Result<F::Output> {
+        let stored = self.store_value(leader, value.clone(), Origin::Archive);
         self.settle(stored, strict).map(|()| value)
     }
 
@@ -263,7 +300,7 @@ where
         let (mut dirty, write_now, encoded, count) = match origin {
             Origin::Archive => (false, false, None, Count::Load),
             Origin::Computed(encoded) => (true, self.write_through, encoded, Count::Miss),
-            Origin::Repair(encoded) => (true, true, encoded, Count::Miss),
+            Origin::SaveNow(encoded) => (true, true, encoded, Count::Miss),
         };
         if write_now && archived {
             let (key, value) = (leader.key().clone(), value.clone());
