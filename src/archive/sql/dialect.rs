@@ -30,6 +30,7 @@ pub(crate) struct Statements {
     /// Upserts every row of two arrays (keys, values) in one statement;
     /// PostgreSQL only (SQLite runs `upsert` per row, which costs it no
     /// round trip).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) upsert_many: String,
     pub(crate) delete: String,
     pub(crate) count: String,
