@@ -50,6 +50,13 @@ impl Health {
         })
     }
 
+    /// Whether a transient failure happened since the last success: pooled
+    /// connections may be dead (a restarted server), so check each before use.
+    #[inline]
+    pub(crate) fn recovering(&self) -> bool {
+        self.down_until.load(Relaxed) != 0
+    }
+
     /// Records the outcome of an operation: a transient failure starts a
     /// pause; a success ends one.
     pub(crate) fn record<T>(&self, result: Result<T>) -> Result<T> {

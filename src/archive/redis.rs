@@ -262,11 +262,28 @@ impl RedisStore {
     ) -> Result<T> {
         let at = &self.ns.location;
         self.server.health.check(at)?;
-        let result = match self.server.pool.get() {
+        let result = match self.checkout() {
             Ok(mut conn) => f(&mut conn).map_err(|e| redis_error(at, e)),
             Err(e) => Err(Error::driver(at.clone(), e, true)),
         };
         self.server.health.record(result)
+    }
+
+    /// A pooled connection. After a failure that may have been a server
+    /// restart, each idle connection is pinged first: a dead one fails at
+    /// once, is marked closed, and leaves the pool when dropped, so the
+    /// first call after the server's return does not fail on it.
+    fn checkout(&self) -> std::result::Result<r2d2::PooledConnection<Manager>, r2d2::Error> {
+        let mut conn = self.server.pool.get()?;
+        if self.server.health.recovering() {
+            for _ in 0..POOL_SIZE {
+                if redis::cmd("PING").query::<()>(&mut *conn).is_ok() {
+                    break;
+                }
+                conn = self.server.pool.get()?;
+            }
+        }
+        Ok(conn)
     }
 
     /// `SET key value [PX ttl]` as a command.

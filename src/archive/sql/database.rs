@@ -127,6 +127,7 @@ impl SqlDatabase {
             .dialect()
             .statements(&Dialect::qualified(self.driver.schema(), name));
         self.driver.run(self.driver.url(), &sql.drop)?;
+        self.driver.forget_leases(name)?;
         Ok(true)
     }
 

@@ -72,4 +72,10 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug {
         let _ = (table, key, token);
         Ok(())
     }
+
+    /// Removes every lease kept for `table` (when the table is dropped).
+    fn forget_leases(&self, table: &str) -> Result<()> {
+        let _ = table;
+        Ok(())
+    }
 }

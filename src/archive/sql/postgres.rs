@@ -22,6 +22,9 @@ use crate::{Error, Result};
 /// Connections per pool: enough for a few threads' calls and leases.
 const POOL_SIZE: u32 = 8;
 
+/// How long checking a pooled connection may take while recovering.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Rows per statement in a batch (one transaction holds them all): keeps
 /// each statement's parameters to a few megabytes.
 const BATCH_ROWS: usize = 4096;
@@ -145,11 +148,28 @@ impl PgDriver {
         f: impl FnOnce(&mut PgConn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         self.health.check(at)?;
-        let result = match self.pool.get() {
+        let result = match self.checkout() {
             Ok(mut conn) => f(&mut conn).map_err(|e| pg_error(at, e)),
             Err(e) => Err(Error::driver(at, e, true)),
         };
         self.health.record(result)
+    }
+
+    /// A pooled connection. After a failure that may have been a server
+    /// restart, each idle connection is checked first: a dead one fails its
+    /// check at once, is closed, and leaves the pool when dropped, so the
+    /// first call after the server's return does not fail on it.
+    fn checkout(&self) -> std::result::Result<r2d2::PooledConnection<Manager>, r2d2::Error> {
+        let mut conn = self.pool.get()?;
+        if self.health.recovering() {
+            for _ in 0..POOL_SIZE {
+                if conn.client.is_valid(CHECK_TIMEOUT).is_ok() {
+                    break;
+                }
+                conn = self.pool.get()?;
+            }
+        }
+        Ok(conn)
     }
 
     /// Creates the lease table once.
@@ -310,6 +330,22 @@ impl Driver for PgDriver {
                 .client
                 .query_opt(&statement, &[&table, &key, &token, &ttl_ms])?;
             Ok(row.is_some())
+        })
+    }
+
+    fn forget_leases(&self, table: &str) -> Result<()> {
+        let exists = self.texts(
+            &self.url,
+            Dialect::Postgres.has_table(),
+            &[&self.schema, LEASE_TABLE],
+        )?;
+        if exists.is_empty() {
+            return Ok(());
+        }
+        let sql = format!("DELETE FROM {} WHERE tbl = $1::text", self.leases);
+        self.with(&self.url, |c| {
+            let statement = c.prepare(&sql)?;
+            c.client.execute(&statement, &[&table]).map(drop)
         })
     }
 

@@ -120,8 +120,10 @@ impl Backend for SqlTable {
         if entries.is_empty() {
             return Ok(());
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        // A batch may repeat a key: the last one wins, as in a dictionary.
+        // Stable, so that of a key given twice the later entry stays later.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // A batch may repeat a key: the last one wins, as in a dictionary
+        // (and PostgreSQL refuses one statement that upserts a row twice).
         entries.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;
             if same {
