@@ -12,12 +12,12 @@ mod dir;
 pub mod envelope;
 mod file;
 mod fs;
-#[cfg(any(feature = "postgres", feature = "redis"))]
-mod health;
 mod lease;
 mod null;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod server;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]

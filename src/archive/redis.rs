@@ -5,18 +5,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use r2d2::{ManageConnection, Pool};
+use r2d2::ManageConnection;
 use redis::{Client, Connection, ConnectionLike, ErrorKind, RedisError, ServerErrorKind};
 
 use super::backend::{Backed, Backend, KeyHex, RawEntry, RawItems};
-use super::health::Health;
+use super::server::ServerPool;
 use super::target::{bad, encode_into, masked, params, parse_u64, parse_url};
 use crate::{Error, Result};
 
 /// The namespace used when the URL names none.
 const DEFAULT_NAMESPACE: &str = "memo";
-/// Connections per pool.
-const POOL_SIZE: u32 = 8;
 /// How long opening a connection may take, by default.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one command (or pipeline) may wait for its reply.
@@ -104,11 +102,10 @@ pub struct RedisStore {
 
 /// What every namespace of one server handle shares.
 struct Server {
-    pool: Pool<Manager>,
+    pool: ServerPool<Manager>,
     /// The URL without query, password masked.
     url: String,
     ttl: Option<Duration>,
-    health: Health,
 }
 
 /// One namespace's key prefixes.
@@ -226,26 +223,17 @@ impl RedisStore {
             connect_timeout,
         };
         let masked_url = masked(&url);
-        let health = Health::default();
-        if let Err(e) = manager.connect() {
-            let e = redis_error(&masked_url, e);
-            if !e.is_transient() {
-                return Err(e);
-            }
-            log::warn!("klepto: {e}; the archive connects when the server is back");
-            let _ = health.record::<()>(Err(e));
-        }
-        let pool = Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(0))
-            .test_on_check_out(false)
-            .connection_timeout(connect_timeout)
-            .build_unchecked(manager);
+        let pool = ServerPool::open(
+            manager,
+            connect_timeout,
+            &masked_url,
+            redis_error,
+            |conn: &mut Connection| redis::cmd("PING").query::<()>(conn).is_ok(),
+        )?;
         let server = Server {
             pool,
             url: masked_url,
             ttl,
-            health,
         };
         let ns = Namespace::new(&server, ns.as_deref().unwrap_or(DEFAULT_NAMESPACE));
         Ok(RedisStore {
@@ -254,36 +242,12 @@ impl RedisStore {
         })
     }
 
-    /// Runs `f` on a pooled connection, failing fast while the server is
-    /// known to be down.
+    /// Runs `f` on a pooled connection (see [`ServerPool::with`]).
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> std::result::Result<T, RedisError>,
     ) -> Result<T> {
-        let at = &self.ns.location;
-        self.server.health.check(at)?;
-        let result = match self.checkout() {
-            Ok(mut conn) => f(&mut conn).map_err(|e| redis_error(at, e)),
-            Err(e) => Err(Error::driver(at.clone(), e, true)),
-        };
-        self.server.health.record(result)
-    }
-
-    /// A pooled connection. After a failure that may have been a server
-    /// restart, each idle connection is pinged first: a dead one fails at
-    /// once, is marked closed, and leaves the pool when dropped, so the
-    /// first call after the server's return does not fail on it.
-    fn checkout(&self) -> std::result::Result<r2d2::PooledConnection<Manager>, r2d2::Error> {
-        let mut conn = self.server.pool.get()?;
-        if self.server.health.recovering() {
-            for _ in 0..POOL_SIZE {
-                if redis::cmd("PING").query::<()>(&mut *conn).is_ok() {
-                    break;
-                }
-                conn = self.server.pool.get()?;
-            }
-        }
-        Ok(conn)
+        self.server.pool.with(&self.ns.location, f)
     }
 
     /// `SET key value [PX ttl]` as a command.

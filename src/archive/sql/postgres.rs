@@ -9,18 +9,15 @@ use std::time::Duration;
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
-use r2d2::{ManageConnection, Pool};
+use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::dialect::{Dialect, Statements, LEASE_TABLE};
 use super::driver::Driver;
 use super::target::PgTarget;
-use crate::archive::health::Health;
+use crate::archive::server::ServerPool;
 use crate::archive::RawEntry;
 use crate::{Error, Result};
-
-/// Connections per pool: enough for a few threads' calls and leases.
-const POOL_SIZE: u32 = 8;
 
 /// How long checking a pooled connection may take while recovering.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,11 +71,10 @@ impl ManageConnection for Manager {
 /// One PostgreSQL database and schema, shared (via `Arc`) by every table
 /// handle opened from it.
 pub(crate) struct PgDriver {
-    pool: Pool<Manager>,
+    pool: ServerPool<Manager>,
     /// `postgres://user:***@host:port/db` (and `?schema=` if not public).
     url: String,
     schema: String,
-    health: Health,
     /// Whether the lease table is known to exist.
     leases_ready: AtomicBool,
     /// The lease table, qualified and quoted.
@@ -94,10 +90,8 @@ impl fmt::Debug for PgDriver {
 }
 
 impl PgDriver {
-    /// A pool on the database of `target`. One connection is tried now:
-    /// a refusal by the server (a wrong password, no such database) is an
-    /// error; a server that cannot be reached is not (the pool connects
-    /// when it is back, and operations fail quickly until then).
+    /// A pool on the database of `target` (see [`ServerPool::open`] for
+    /// what happens when the server cannot be reached).
     pub(crate) fn open(target: &PgTarget) -> Result<PgDriver> {
         let mut config = postgres::Config::new();
         config
@@ -112,64 +106,29 @@ impl PgDriver {
             config.password(password);
         }
         let manager = Manager(PostgresConnectionManager::new(config, NoTls));
-        let health = Health::default();
-        match manager.connect() {
-            Ok(_) => {}
-            Err(e) => {
-                let e = pg_error(&target.url, e);
-                if !e.is_transient() {
-                    return Err(e);
-                }
-                log::warn!("klepto: {e}; the archive connects when the server is back");
-                let _ = health.record::<()>(Err(e));
-            }
-        }
-        let pool = Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(0))
-            .test_on_check_out(false)
-            .connection_timeout(target.connect_timeout)
-            .build_unchecked(manager);
+        let pool = ServerPool::open(
+            manager,
+            target.connect_timeout,
+            &target.url,
+            pg_error,
+            |conn: &mut PgConn| conn.client.is_valid(CHECK_TIMEOUT).is_ok(),
+        )?;
         Ok(PgDriver {
             pool,
             url: target.url.clone(),
             leases: Dialect::qualified(Some(&target.schema), LEASE_TABLE),
             schema: target.schema.clone(),
-            health,
             leases_ready: AtomicBool::new(false),
         })
     }
 
-    /// Runs `f` on a pooled connection, failing fast while the server is
-    /// known to be down; `at` names the table in errors.
+    /// Runs `f` on a pooled connection; `at` names the table in errors.
     fn with<T>(
         &self,
         at: &str,
         f: impl FnOnce(&mut PgConn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
-        self.health.check(at)?;
-        let result = match self.checkout() {
-            Ok(mut conn) => f(&mut conn).map_err(|e| pg_error(at, e)),
-            Err(e) => Err(Error::driver(at, e, true)),
-        };
-        self.health.record(result)
-    }
-
-    /// A pooled connection. After a failure that may have been a server
-    /// restart, each idle connection is checked first: a dead one fails its
-    /// check at once, is closed, and leaves the pool when dropped, so the
-    /// first call after the server's return does not fail on it.
-    fn checkout(&self) -> std::result::Result<r2d2::PooledConnection<Manager>, r2d2::Error> {
-        let mut conn = self.pool.get()?;
-        if self.health.recovering() {
-            for _ in 0..POOL_SIZE {
-                if conn.client.is_valid(CHECK_TIMEOUT).is_ok() {
-                    break;
-                }
-                conn = self.pool.get()?;
-            }
-        }
-        Ok(conn)
+        self.pool.with(at, f)
     }
 
     /// Creates the lease table once.

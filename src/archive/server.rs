@@ -1,8 +1,10 @@
-//! Server health for the server backends: after a transient failure
-//! (refused, dropped or timed-out connection), operations fail at once for
-//! a short pause instead of each waiting out a connect timeout, then one
-//! operation tries the server again.
+//! What the server backends (PostgreSQL, Redis) share: a connection pool
+//! that knows the server's health.
 //!
+//! After a transient failure (refused, dropped or timed-out connection),
+//! operations fail at once for a short pause instead of each waiting out a
+//! connect timeout, then one operation tries the server again, checking
+//! pooled connections before use (a restarted server left them all dead).
 //! Without this, a memo over a stopped server would spend the whole
 //! connect timeout on every call; with it, a call while the server is down
 //! costs one atomic load and computes, and the archive is used again
@@ -13,15 +15,97 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use r2d2::{ManageConnection, Pool, PooledConnection};
 
 use crate::{Error, Result};
+
+/// Connections per server pool: enough for a few threads' calls and leases.
+const POOL_SIZE: u32 = 8;
+
+/// A pool of connections to one server, with its health.
+pub(crate) struct ServerPool<M: ManageConnection> {
+    pool: Pool<M>,
+    health: Health,
+    /// Turns a driver error on `at` into ours, transient or not.
+    classify: fn(&str, M::Error) -> Error,
+    /// Whether a pooled connection still works (a cheap round trip).
+    alive: fn(&mut M::Connection) -> bool,
+}
+
+impl<M: ManageConnection> ServerPool<M> {
+    /// A pool of `manager`'s connections. One connection is tried now: a
+    /// refusal by the server (a wrong password, no such database) is an
+    /// error; a server that cannot be reached is not (the pool connects
+    /// when it is back, and operations fail quickly until then).
+    pub(crate) fn open(
+        manager: M,
+        connect_timeout: Duration,
+        url: &str,
+        classify: fn(&str, M::Error) -> Error,
+        alive: fn(&mut M::Connection) -> bool,
+    ) -> Result<Self> {
+        let health = Health::default();
+        if let Err(e) = manager.connect() {
+            let e = classify(url, e);
+            if !e.is_transient() {
+                return Err(e);
+            }
+            log::warn!("klepto: {e}; the archive connects when the server is back");
+            let _ = health.record::<()>(Err(e));
+        }
+        let pool = Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(connect_timeout)
+            .build_unchecked(manager);
+        Ok(ServerPool {
+            pool,
+            health,
+            classify,
+            alive,
+        })
+    }
+
+    /// Runs `f` on a pooled connection, failing fast while the server is
+    /// known to be down; `at` names the table or namespace in errors.
+    pub(crate) fn with<T>(
+        &self,
+        at: &str,
+        f: impl FnOnce(&mut M::Connection) -> std::result::Result<T, M::Error>,
+    ) -> Result<T> {
+        self.health.check(at)?;
+        let result = match self.checkout() {
+            Ok(mut conn) => f(&mut conn).map_err(|e| (self.classify)(at, e)),
+            Err(e) => Err(Error::driver(at, e, true)),
+        };
+        self.health.record(result)
+    }
+
+    /// A pooled connection. After a failure that may have been a server
+    /// restart, each one is checked first: a dead one fails its check at
+    /// once, is marked closed and leaves the pool when dropped, so the
+    /// first call after the server's return does not fail on it.
+    fn checkout(&self) -> std::result::Result<PooledConnection<M>, r2d2::Error> {
+        let mut conn = self.pool.get()?;
+        if self.health.recovering() {
+            for _ in 0..POOL_SIZE {
+                if (self.alive)(&mut conn) {
+                    break;
+                }
+                conn = self.pool.get()?;
+            }
+        }
+        Ok(conn)
+    }
+}
 
 /// How long operations fail fast after a transient failure.
 pub(crate) const RETRY_AFTER: Duration = Duration::from_millis(500);
 
 /// The failure state of one server, shared by every handle on it.
 #[derive(Debug, Default)]
-pub(crate) struct Health {
+struct Health {
     /// Milliseconds since [`epoch`] until which operations fail fast
     /// (0: healthy).
     down_until: AtomicU64,
@@ -33,7 +117,7 @@ impl Health {
     /// `Ok` if the server may be tried now; the fail-fast error naming
     /// `location` during a pause.
     #[inline]
-    pub(crate) fn check(&self, location: &str) -> Result<()> {
+    fn check(&self, location: &str) -> Result<()> {
         let until = self.down_until.load(Relaxed);
         if until == 0 || now_ms() >= until {
             return Ok(());
@@ -53,13 +137,13 @@ impl Health {
     /// Whether a transient failure happened since the last success: pooled
     /// connections may be dead (a restarted server), so check each before use.
     #[inline]
-    pub(crate) fn recovering(&self) -> bool {
+    fn recovering(&self) -> bool {
         self.down_until.load(Relaxed) != 0
     }
 
     /// Records the outcome of an operation: a transient failure starts a
     /// pause; a success ends one.
-    pub(crate) fn record<T>(&self, result: Result<T>) -> Result<T> {
+    fn record<T>(&self, result: Result<T>) -> Result<T> {
         match &result {
             Err(e) if e.is_transient() => {
                 *self.last.lock() = e.to_string();
