@@ -42,13 +42,14 @@ fn main() -> ExitCode {
 /// Which server to use: Redis first, then PostgreSQL, with a namespace
 /// unique to this run.
 fn target(run: &str) -> Option<(&'static str, String)> {
+    let set = |var: &str| std::env::var(var).ok().filter(|url| !url.is_empty());
     if cfg!(feature = "redis") {
-        if let Ok(url) = std::env::var("KLEPTO_REDIS_URL") {
+        if let Some(url) = set("KLEPTO_REDIS_URL") {
             return Some(("redis", with_param(&url, "ns", run)));
         }
     }
     if cfg!(feature = "postgres") {
-        if let Ok(url) = std::env::var("KLEPTO_PG_URL") {
+        if let Some(url) = set("KLEPTO_PG_URL") {
             return Some(("postgres", with_param(&url, "table", run)));
         }
     }
@@ -95,7 +96,7 @@ fn parent() -> ExitCode {
         KEYS as f64 * 0.2
     );
     let later = spawn("C").wait().is_ok_and(|s| s.success());
-    with_archive(kind, &url, Use::Clear);
+    clean_up(kind, &url, &run);
     if ok && later {
         ExitCode::SUCCESS
     } else {
@@ -106,42 +107,47 @@ fn parent() -> ExitCode {
 fn child(role: &str) -> ExitCode {
     let url = std::env::var("KLEPTO_SHARED_URL").expect("set by the parent");
     let kind = std::env::var("KLEPTO_SHARED_KIND").expect("set by the parent");
-    with_archive(&kind, &url, Use::Memo(role));
+    with_archive(&kind, &url, role);
     ExitCode::SUCCESS
 }
 
-/// What a process does with the archive.
-enum Use<'a> {
-    /// Call the slow function through a leased memo, print what happened.
-    Memo(&'a str),
-    /// Remove the example's entries.
-    Clear,
+/// Removes what the example wrote: the Redis entries, or the PostgreSQL
+/// table named `run`.
+fn clean_up(kind: &str, url: &str, run: &str) {
+    #[cfg(feature = "redis")]
+    if kind == "redis" {
+        use klepto::archive::RedisArchive;
+        let archive: RedisArchive<HashKey, u64> = RedisArchive::open(url).expect("open Redis");
+        return archive.clear().expect("clean up the example's entries");
+    }
+    #[cfg(feature = "postgres")]
+    if kind == "postgres" {
+        let base = std::env::var("KLEPTO_PG_URL").expect("set when the kind is postgres");
+        let db = klepto::archive::SqlDatabase::open(base).expect("open the database");
+        db.drop_table(run).expect("drop the example's table");
+        return;
+    }
+    unreachable!("no {kind} archive in this build ({url}, {run})");
 }
 
-/// Opens the archive of `kind` at `url` and uses it.
-fn with_archive(kind: &str, url: &str, what: Use<'_>) {
+/// Opens the archive of `kind` at `url` and runs the memo on it as `role`.
+fn with_archive(kind: &str, url: &str, role: &str) {
     #[cfg(feature = "redis")]
     if kind == "redis" {
         let archive = klepto::archive::RedisArchive::open(url).expect("open the Redis archive");
-        return use_archive(archive, what);
+        return use_archive(archive, role);
     }
     #[cfg(feature = "postgres")]
     if kind == "postgres" {
         let archive = klepto::archive::SqlArchive::open(url).expect("open the PostgreSQL table");
-        return use_archive(archive, what);
+        return use_archive(archive, role);
     }
-    unreachable!(
-        "no {kind} archive in this build ({url}, {})",
-        matches!(what, Use::Clear)
-    );
+    unreachable!("no {kind} archive in this build ({url}, {role})");
 }
 
+/// Calls the slow function through a leased memo and says what happened.
 #[allow(dead_code)] // unused in a build without server features
-fn use_archive<A: Archive<HashKey, u64>>(archive: A, what: Use<'_>) {
-    let role = match what {
-        Use::Clear => return archive.clear().expect("clean up the example's entries"),
-        Use::Memo(role) => role,
-    };
+fn use_archive<A: Archive<HashKey, u64>>(archive: A, role: &str) {
     let square = Memo::builder()
         .lru(100)
         .archive(archive)

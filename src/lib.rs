@@ -35,7 +35,17 @@
 //! with the default `sqlite` feature, [`SqlArchive`](archive::SqlArchive)
 //! (an SQLite table). Their writes are atomic, several processes may share
 //! one, and damaged data is reported as [`Error::Corrupt`], never read as
-//! an empty archive.
+//! an empty archive. Every stored entry carries its key and every read
+//! checks it, so no entry ever answers for another key.
+//!
+//! Archives that many machines share, each behind its cargo feature:
+//! `SqlArchive` on a PostgreSQL server (feature `postgres`, a
+//! `postgres://` URL) and `RedisArchive` (feature `redis`). With
+//! `.lease(ttl)` on the builder, a result missing from such an archive is
+//! computed once across all the processes that share it. All archives are
+//! [`Backed`](archive::Backed) by a byte-level
+//! [`Backend`](archive::Backend), which is all a new storage needs to
+//! implement.
 //!
 //! ```
 //! use klepto::Memo;
