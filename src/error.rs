@@ -91,6 +91,7 @@ impl Error {
     }
 
     /// A permanent backend failure with no driver error behind it.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn archive(location: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         Error::Archive {
             location: location.into(),

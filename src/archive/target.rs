@@ -79,6 +79,7 @@ pub(crate) fn params(url: &Url, raw: &str, known: &[&str]) -> Result<Vec<(String
 }
 
 /// A boolean parameter value.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn parse_bool(raw: &str, name: &str, value: &str) -> Result<bool> {
     match value {
         "true" | "1" | "yes" | "on" => Ok(true),

@@ -237,6 +237,7 @@ impl Target {
 
     /// The database part of the URL (`sqlite:///abs/db`,
     /// `postgres://user:***@host:5432/db`), without table or password.
+    #[cfg_attr(not(any(feature = "sqlite", test)), allow(dead_code))]
     pub(crate) fn database_url(&self) -> String {
         match &self.backend {
             Backend::SqliteMemory => "sqlite::memory:".to_owned(),
