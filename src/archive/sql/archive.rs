@@ -28,7 +28,10 @@ use crate::Result;
 /// fails an operation after the connect timeout (2 s unless the URL says
 /// `connect_timeout=N`), and for half a second after that fails at once,
 /// so a memo over a stopped server goes on computing; the pool reconnects
-/// when the server is back.
+/// when the server is back. A server machine that vanishes in the middle
+/// of a call is given up after about 10 s (TCP keepalives); a server
+/// process that is alive but never answers blocks the call (the
+/// synchronous `postgres` client has no reply timeout).
 ///
 /// Every write is one transaction; [`extend`](crate::archive::Archive::extend)
 /// (a memo's `dump`) writes its whole batch in one. A committed write

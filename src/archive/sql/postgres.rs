@@ -100,7 +100,15 @@ impl PgDriver {
             .user(&target.user)
             .dbname(&target.dbname)
             .connect_timeout(target.connect_timeout)
+            // A server whose machine vanishes mid-call (no reset, no reply)
+            // is given up after about 10 s, not the kernel's minutes or hours:
+            // keepalive probes from 5 s of silence, every 2 s, 3 tries, and
+            // unacknowledged writes for at most 10 s.
             .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(10))
             .application_name("klepto");
         if let Some(password) = &target.password {
             config.password(password);
