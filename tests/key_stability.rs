@@ -91,6 +91,8 @@ fn keys() -> Vec<String> {
         KeyGen::new(),
         &(i128::MIN, u128::MAX, f64::NAN, -0.0_f64)
     );
+    // -0.0 is its own key since 0.2 (before, it shared 0.0's).
+    all_keymaps!("negzero", KeyGen::new(), &(-0.0_f64, 0.0_f64));
     out
 }
 

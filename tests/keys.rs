@@ -189,7 +189,8 @@ fn string_keymap_renders_readably() {
         s.key(&(Some(1), None::<u8>, vec![true], "a\"b\n")).unwrap(),
         r#"(1, None, [true], "a\"b\n")"#
     );
-    assert_eq!(s.key(&(-0.0_f64, f64::NAN)).unwrap(), "(0.0, NaN)");
+    assert_eq!(s.key(&(-0.0_f64, f64::NAN)).unwrap(), "(-0.0, NaN)");
+    assert_eq!(s.key(&(0.0_f64, -f64::NAN)).unwrap(), "(0.0, NaN)");
 }
 
 #[test]
@@ -494,4 +495,60 @@ fn default_of<T: Default>() -> T {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `tol` rounds as Python's `round(x, t)` does, checked against a table of
+/// Python's own outputs (`scripts/python_round_table.py` wrote it; this test
+/// needs no Python). A zero result is `+0.0` here (Python's keys treat
+/// `-0.0` and `0.0` as equal too).
+#[test]
+fn rounding_matches_python_round() {
+    let table = include_str!("data/python_round.tsv");
+    let mut checked = 0;
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let x = f64::from_bits(u64::from_str_radix(cols[0], 16).unwrap());
+        let t: i32 = cols[1].parse().unwrap();
+        let want = f64::from_bits(u64::from_str_radix(cols[2], 16).unwrap());
+        let want = if want == 0.0 { 0.0 } else { want };
+        let got = klepto::key::round_float(x, t);
+        assert_eq!(
+            got.to_bits(),
+            want.to_bits(),
+            "round({x:?}, {t}): Python {want:?}, klepto {got:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 4000, "the table has {checked} rows");
+}
+
+/// The cases of issue 10, through keys: 0.35 and 0.45 are different keys at
+/// one decimal place (0.3 and 0.5), as in Python klepto.
+#[test]
+fn rounded_keys_follow_python() {
+    let s = KeyGen::new().tol(1).keymap(StringKeymap::new());
+    assert_eq!(s.key(&0.35_f64).unwrap(), "(0.3,)");
+    assert_eq!(s.key(&0.45_f64).unwrap(), "(0.5,)");
+    let s2 = KeyGen::new().tol(2).keymap(StringKeymap::new());
+    assert_eq!(s2.key(&(2.675_f64, 0.015_f64)).unwrap(), "(2.67, 0.01)");
+    let h = KeyGen::new().tol(1);
+    assert_ne!(h.key(&0.35_f64).unwrap(), h.key(&0.45_f64).unwrap());
+    // Rounded to zero from either side: one key.
+    assert_eq!(h.key(&-0.04_f64).unwrap(), h.key(&0.04_f64).unwrap());
+}
+
+/// `-0.0` and `0.0` are different arguments (to `1 / x`, say), so they are
+/// different keys in every keymap; all NaNs stay one key.
+#[test]
+fn negative_zero_is_its_own_key() {
+    let h = KeyGen::new();
+    assert_ne!(h.key(&-0.0_f64).unwrap(), h.key(&0.0_f64).unwrap());
+    assert_eq!(h.key(&f64::NAN).unwrap(), h.key(&-f64::NAN).unwrap());
+    assert_ne!(
+        serial_keys().key(&-0.0_f64).unwrap(),
+        serial_keys().key(&0.0_f64).unwrap()
+    );
+    let memo = klepto::Memo::builder().build(|x: f64| 1.0 / x);
+    assert_eq!(memo.call(-0.0), f64::NEG_INFINITY);
+    assert_eq!(memo.call(0.0), f64::INFINITY);
 }

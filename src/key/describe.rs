@@ -13,9 +13,10 @@ use rmp::Marker;
 use super::encode::{
     EXT_I128, EXT_IGNORED, EXT_STRUCT, EXT_TUPLE, EXT_TYPED, EXT_U128, EXT_VARIANT, SCHEMA_VERSION,
 };
+use super::float::canonical_float;
 use super::value::{
-    canonical_float, write_bytes_literal, write_enclosed_with, write_fields_with, write_float,
-    write_str_literal, write_tuple_with, MAP, SEQ,
+    write_bytes_literal, write_enclosed_with, write_fields_with, write_float, write_str_literal,
+    write_tuple_with, MAP, SEQ,
 };
 use crate::{Error, Result};
 
@@ -185,7 +186,10 @@ fn value(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
             let bits = u64::from_be_bytes(rd.be()?);
             let x = f64::from_bits(bits);
             if canonical_float(x).to_bits() != bits {
-                return Err(rd.bad_at(start, "float not in canonical form (-0.0 or a NaN)"));
+                return Err(rd.bad_at(
+                    start,
+                    "float not in canonical form (a NaN other than the canonical one)",
+                ));
             }
             write_float(out, x)?;
         }
@@ -746,9 +750,9 @@ mod tests {
         assert!(reason(&[0x92, 0x01, 0x91, 0xcc, 0x05]).contains("smallest"));
         assert!(reason(&[0x92, 0x01, 0x91, 0xd9, 0x00]).contains("smallest"));
         assert!(reason(&[0x92, 0x01, 0x91, 0xdc, 0x00, 0x00]).contains("smallest"));
-        // -0.0, f32, unknown ext type 9, a tuple marker as a value.
-        let neg_zero = [0x92, 0x01, 0x91, 0xcb, 0x80, 0, 0, 0, 0, 0, 0, 0];
-        assert!(reason(&neg_zero).contains("canonical"));
+        // A non-canonical NaN, f32, unknown ext type 9, a tuple marker as a value.
+        let other_nan = [0x92, 0x01, 0x91, 0xcb, 0xff, 0xf8, 0, 0, 0, 0, 0, 1];
+        assert!(reason(&other_nan).contains("canonical"));
         assert!(reason(&[0x92, 0x01, 0x91, 0xca, 0, 0, 0, 0]).contains("32-bit"));
         assert!(reason(&[0x92, 0x01, 0x91, 0xd4, 0x09, 0x00]).contains("unknown ext"));
         assert!(reason(&[0x92, 0x01, 0x91, 0xd4, 0x01, 0x00]).contains("out of place"));

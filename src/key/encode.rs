@@ -28,7 +28,7 @@
 //! | integer in `0..=u64::MAX`     | smallest unsigned int (positive fixint, uint8..uint64) |
 //! | integer below `i64::MIN`      | fixext16, type 5, the `i128` big-endian two's complement |
 //! | integer above `u64::MAX`      | fixext16, type 6, the `u128` big-endian |
-//! | `Float`                       | float64 (`cb` + 8 bytes big-endian), always; `-0.0` is written as `0.0`, NaN as `7ff8000000000000` |
+//! | `Float`                       | float64 (`cb` + 8 bytes big-endian), always; `-0.0` stays `-0.0`, every NaN is `7ff8000000000000` |
 //! | `Str`                         | str (fixstr, str8, str16, str32) of the UTF-8 bytes |
 //! | `Bytes`                       | bin (bin8, bin16, bin32) |
 //! | `Seq`                         | array of the elements |
@@ -52,9 +52,10 @@ use std::cell::RefCell;
 use rmp::encode as mp;
 use serde::Serialize;
 
+use super::float::canonical_float;
 use super::positions::{positions, Positions};
 use super::stream;
-use super::value::{canonical_float, Value};
+use super::value::Value;
 use super::KeyConfig;
 use crate::{Error, Result};
 
@@ -373,7 +374,7 @@ mod tests {
             enc(&Value::Float(2.5)),
             [0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0]
         );
-        assert_eq!(enc(&Value::Float(-0.0)), enc(&Value::Float(0.0)));
+        assert_ne!(enc(&Value::Float(-0.0)), enc(&Value::Float(0.0)));
         assert_eq!(
             enc(&Value::Float(f64::from_bits(0x7ff0_0000_0000_0001))),
             [0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]

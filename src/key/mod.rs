@@ -21,6 +21,7 @@ pub mod keymap;
 
 mod config;
 mod describe;
+mod float;
 mod keygen;
 mod positions;
 mod ser;
@@ -29,8 +30,9 @@ mod value;
 
 pub use config::{Ignore, KeyConfig};
 pub use describe::describe_args;
+pub use float::round_float;
 pub use keygen::KeyGen;
-pub use positions::{positions, round_float, Positions};
+pub use positions::{positions, Positions};
 pub use ser::to_value;
 pub use value::Value;
 

@@ -6,8 +6,9 @@ use std::fmt;
 use serde::ser::{self as ser, Serialize};
 
 use super::config::{Ignore, KeyConfig};
+use super::float::round_float;
 use super::ser::{sort_map, SerError, ValueSerializer};
-use super::value::{canonical_float, write_tuple, Value};
+use super::value::{write_tuple, Value};
 use crate::{Error, Result};
 
 /// A call's arguments as the key sees them: one [`Value`] per position, after
@@ -440,48 +441,6 @@ fn unknown_name(name: &str, config: &KeyConfig, p: &Positions) -> String {
     }
 }
 
-/// Powers of ten that are exact in `f64`.
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// `10^k` correctly rounded (`k >= 0`); infinite above `1e308`.
-fn pow10(k: u32) -> f64 {
-    match POW10.get(k as usize) {
-        Some(p) => *p,
-        None => format!("1e{k}").parse().unwrap_or(f64::INFINITY),
-    }
-}
-
-/// Rounds `x` to `t` decimal places, ties to even; negative `t` rounds to
-/// tens (`-1`), hundreds (`-2`), ... The result is canonical (no `-0.0`).
-/// Non-finite values, and values whose scaled form would overflow (they have
-/// no digits to round at that place), are returned unchanged.
-pub fn round_float(x: f64, t: i32) -> f64 {
-    if !x.is_finite() {
-        return canonical_float(x);
-    }
-    let p = pow10(t.unsigned_abs());
-    let r = if t >= 0 {
-        let y = x * p;
-        if !y.is_finite() {
-            return canonical_float(x);
-        }
-        y.round_ties_even() / p
-    } else {
-        if !p.is_finite() {
-            return 0.0;
-        }
-        let r = (x / p).round_ties_even() * p;
-        if !r.is_finite() {
-            return canonical_float(x);
-        }
-        r
-    };
-    canonical_float(r)
-}
-
 /// Rounds `v` if it is a float (under any type wrappers).
 fn round_shallow(v: &mut Value, t: i32) {
     match v {
@@ -549,38 +508,6 @@ mod tests {
 
     fn cfg() -> KeyConfig {
         KeyConfig::default()
-    }
-
-    #[test]
-    fn rounding_ties_to_even() {
-        assert_eq!(round_float(2.5, 0), 2.0);
-        assert_eq!(round_float(3.5, 0), 4.0);
-        assert_eq!(round_float(-2.5, 0), -2.0);
-        assert_eq!(round_float(2.54, 1), 2.5);
-        assert_eq!(round_float(2.51, 1), 2.5);
-        assert_eq!(round_float(2.56, 1), 2.6);
-        assert_eq!(round_float(15.0, -1), 20.0);
-        assert_eq!(round_float(25.0, -1), 20.0);
-        assert_eq!(round_float(1234.0, -1), 1230.0);
-        assert_eq!(round_float(1250.0, -2), 1200.0);
-        assert_eq!(round_float(0.125, 2), 0.12);
-        assert_eq!(round_float(1.0 / 3.0, 3), 0.333);
-    }
-
-    #[test]
-    fn rounding_edges() {
-        assert_eq!(round_float(-0.4, 0).to_bits(), 0.0_f64.to_bits(), "no -0.0");
-        assert!(round_float(f64::NAN, 2).is_nan());
-        assert_eq!(round_float(f64::INFINITY, 2), f64::INFINITY);
-        assert_eq!(round_float(1e300, 20), 1e300, "scaling overflow: unchanged");
-        assert_eq!(round_float(1.5, 400), 1.5, "10^400 overflows: unchanged");
-        assert_eq!(round_float(123.0, -400), 0.0);
-        assert_eq!(
-            round_float(f64::MAX, -308),
-            f64::MAX,
-            "would overflow: unchanged"
-        );
-        assert_eq!(round_float(0.123456789, 25), 0.123456789);
     }
 
     #[test]

@@ -494,7 +494,8 @@ mod tests {
         assert_eq!(v(&u128::MAX), Value::U128(u128::MAX));
         assert_eq!(v(&true), Value::Bool(true));
         assert_eq!(v(&2.5_f32), Value::Float(2.5));
-        assert_eq!(v(&-0.0_f64), Value::Float(0.0));
+        assert_eq!(v(&-0.0_f64), Value::Float(-0.0));
+        assert_ne!(v(&-0.0_f64), v(&0.0_f64));
         assert_eq!(v(&'c'), Value::Str("c".into()));
         assert_eq!(v("c"), v(&'c'));
         assert_eq!(v(&()), Value::Null);

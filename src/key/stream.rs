@@ -20,7 +20,7 @@ use super::encode::{
     write_struct_header, write_typed_header, write_u128, write_variant_header, EXT_IGNORED,
     EXT_TUPLE,
 };
-use super::positions::round_float;
+use super::float::round_float;
 
 /// "Use the reference path": the only error of the fast path.
 #[derive(Debug)]

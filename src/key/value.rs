@@ -12,8 +12,7 @@
 
 use std::fmt::{self, Write as _};
 
-/// The bit pattern every NaN is normalised to (the quiet NaN `f64::NAN`).
-pub(crate) const CANONICAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0000;
+use super::float::canonical_float;
 
 /// A canonical value: the shape of an argument, as far as the key is
 /// concerned.
@@ -44,7 +43,8 @@ pub(crate) const CANONICAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0000;
 /// no way to tell it from a `Vec`), which changes between processes: use a
 /// `BTreeSet` for stable keys.
 ///
-/// Floats are canonical: `-0.0` is stored as `0.0` and every NaN as one NaN,
+/// Floats are canonical: every NaN is stored as one NaN (`-0.0` and `0.0`
+/// stay distinct, as they are different arguments),
 /// so equality ([`PartialEq`]) compares float bits and is reflexive.
 ///
 /// The readable form (`Display`): `None` for [`Null`](Value::Null), `NULL`
@@ -77,7 +77,7 @@ pub enum Value {
     /// An integer above `i128::MAX`. Values that fit in `i128` are always
     /// [`Int`](Value::Int), so each integer has one representation.
     U128(u128),
-    /// A float, widened to `f64`; never `-0.0`, and NaN is one canonical NaN.
+    /// A float, widened to `f64`; NaN is one canonical NaN.
     Float(f64),
     /// A string (also a `char`, untyped).
     Str(String),
@@ -119,7 +119,7 @@ pub enum Value {
 }
 
 impl Value {
-    /// A float in canonical form: `-0.0` becomes `0.0`, every NaN one NaN.
+    /// A float in canonical form: every NaN one NaN (`-0.0` stays itself).
     pub fn float(x: f64) -> Value {
         Value::Float(canonical_float(x))
     }
@@ -139,17 +139,6 @@ impl Value {
             v = value;
         }
         v
-    }
-}
-
-/// `-0.0` → `0.0`, every NaN → the canonical NaN.
-pub(crate) fn canonical_float(x: f64) -> f64 {
-    if x.is_nan() {
-        f64::from_bits(CANONICAL_NAN_BITS)
-    } else if x == 0.0 {
-        0.0
-    } else {
-        x
     }
 }
 
@@ -381,17 +370,13 @@ mod tests {
 
     #[test]
     fn floats_are_canonical() {
-        assert_eq!(Value::float(-0.0), Value::float(0.0));
-        assert_eq!(
-            Value::float(-0.0).to_string(),
-            "0.0",
-            "negative zero must render as 0.0"
-        );
+        assert_ne!(Value::float(-0.0), Value::float(0.0), "-0.0 is its own key");
+        assert_eq!(Value::float(-0.0).to_string(), "-0.0");
         let other_nan = f64::from_bits(0xfff8_0000_0000_0001);
         assert!(other_nan.is_nan());
         assert_eq!(Value::float(other_nan), Value::float(f64::NAN));
         match Value::float(other_nan) {
-            Value::Float(x) => assert_eq!(x.to_bits(), CANONICAL_NAN_BITS),
+            Value::Float(x) => assert_eq!(x.to_bits(), crate::key::float::CANONICAL_NAN_BITS),
             v => panic!("{v:?}"),
         }
         assert_ne!(Value::float(1.0), Value::float(1.0000001));
