@@ -304,6 +304,23 @@ where
         })))
     }
 
+    /// [`iter`](Archive::iter) with the arguments each envelope carries,
+    /// in the same single scan.
+    fn iter_with_args<'a>(&'a self) -> Result<Items<'a, WithArgs<K, V>>>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        let scan = self.backend.scan(true)?;
+        Ok(Box::new(scan.map(move |entry| {
+            let (key, stored) = entry?;
+            let checked = self.check_entry(&key, &stored)?;
+            let value = from_msgpack(checked.value, EntryAt(&self.backend, &key))?;
+            let args = checked.args.map(<[u8]>::to_vec);
+            Ok((self.decode_key(&key)?, value, args))
+        })))
+    }
+
     fn clear(&self) -> Result<()> {
         self.backend.clear()
     }

@@ -127,6 +127,23 @@ pub trait Archive<K, V>: Send + Sync {
         self.extend(items.into_iter().map(|(k, v, _)| (k, v)).collect())
     }
 
+    /// Every entry with the encoded arguments stored with it (see
+    /// [`args`](Archive::args)), streamed: what a memo's
+    /// [`load`](crate::Memo::load) reads. The default asks
+    /// [`args`](Archive::args) for each entry of [`iter`](Archive::iter);
+    /// backends that keep the arguments in the entry override it.
+    fn iter_with_args<'a>(&'a self) -> Result<Items<'a, WithArgs<K, V>>>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        Ok(Box::new(self.iter()?.map(move |item| {
+            let (key, value) = item?;
+            let args = self.args(&key)?;
+            Ok((key, value, args))
+        })))
+    }
+
     /// The encoded arguments stored with `key`, if the backend keeps them
     /// and they were given. Decode them with
     /// [`key::describe_args`](crate::key::describe_args).

@@ -82,7 +82,7 @@ fn round_fast(x: f64, t: i32) -> Option<f64> {
     let p = *POW10.get(usize::try_from(t).ok()?)?;
     let y = x * p;
     // Integers below 2^52 and their halves are exact; beyond, give up.
-    if !(y.abs() < 4_503_599_627_370_496.0) {
+    if y.is_nan() || y.abs() >= 4_503_599_627_370_496.0 {
         return None;
     }
     let below = y.floor();

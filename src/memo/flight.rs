@@ -1,5 +1,7 @@
 //! Single flight: the keys being computed, and who waits for them.
 
+use super::probe::Probe;
+
 /// The state of a key being computed.
 pub(crate) enum FlightState<V> {
     /// The leader is computing; `waiters` followers wait.
@@ -29,12 +31,12 @@ impl<K: Eq, V> Flights<K, V> {
         Flights { list: Vec::new() }
     }
 
-    /// Where the flight of `key` is.
+    /// Where the flight of the key `probe` looks up is.
     #[inline]
-    pub fn find(&self, hash: u64, key: &K) -> Option<usize> {
+    pub fn find<Q: Probe<K> + ?Sized>(&self, hash: u64, probe: &Q) -> Option<usize> {
         self.list
             .iter()
-            .position(|f| f.hash == hash && f.key == *key)
+            .position(|f| f.hash == hash && probe.matches(&f.key))
     }
 
     /// The flight at `index` (from [`find`](Self::find)).

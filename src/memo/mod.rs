@@ -1,10 +1,10 @@
 //! [`Memo`]: a memoized function, its memory, statistics and archive.
 
-mod args;
 mod builder;
 mod flight;
 mod func;
 mod lease;
+mod probe;
 mod stats;
 mod store;
 #[allow(unsafe_code)]
@@ -16,18 +16,19 @@ pub use stats::CacheInfo;
 
 use std::fmt;
 use std::hash::BuildHasher;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use hashbrown::DefaultHashBuilder;
 
-use crate::archive::{Archive, NullArchive};
+use crate::archive::{Archive, NullArchive, WithArgs};
 use crate::key::keymap::{HashKeymap, Keymap};
 use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
 use crate::{Error, Result};
-use args::PendingArgs;
-use store::{Count, Displaced, Leader, Store};
+use probe::Probe;
+use store::{Count, Displaced, Lead, Leader, Store};
 
 /// A memoized function: calls with arguments seen before return the stored
 /// result instead of running the function again.
@@ -61,13 +62,16 @@ where
     keymap: K,
     config: KeyConfig,
     hasher: DefaultHashBuilder,
-    store: Store<K::Key, F::Output, P>,
+    /// Keyed by the keymap's memory keys (for the hash keymap, the encoded
+    /// arguments: a hit needs no digest).
+    store: Store<K::Memory, F::Output, P>,
     /// Cache failures fallen back from (the store counts the rest).
     errors: AtomicU64,
     archive: A,
     archived: AtomicBool,
-    /// Encoded arguments of unsaved results, for hashed keys.
-    pending: PendingArgs<K::Key>,
+    /// Some entry in memory is known only by a fallback key (loaded from
+    /// an archive without its arguments): a call that misses looks for it.
+    fallbacks: AtomicBool,
     purge: bool,
     write_through: bool,
     /// With a shared archive: compute a missing result once across
@@ -109,17 +113,34 @@ enum Stage {
     ArchiveWrite,
 }
 
-/// Where a value being stored in memory came from, with the encoding of its
-/// arguments when the keymap gives one.
+/// Where a value being stored in memory came from.
 enum Origin {
     /// Loaded from the archive: already saved there.
     Archive,
     /// Computed: saved when it leaves memory (or at once, written through).
-    Computed(Option<Vec<u8>>),
+    Computed,
     /// Computed because the archive's entry was damaged, or under a lease
     /// that others wait on: saved at once.
-    SaveNow(Option<Vec<u8>>),
+    SaveNow,
 }
+
+/// A call's probe, as the store sees it.
+struct KeyProbe<'a, Args: ?Sized, K: Keymap<Args>>(&'a K::Probe, PhantomData<fn(&Args)>);
+
+impl<Args: ?Sized, K: Keymap<Args>> Probe<K::Memory> for KeyProbe<'_, Args, K> {
+    #[inline]
+    fn matches(&self, key: &K::Memory) -> bool {
+        K::matches(key, self.0)
+    }
+    #[inline]
+    fn to_key(&self) -> K::Memory {
+        K::to_memory(self.0)
+    }
+}
+
+/// What a call found in memory: the value, or the lead of its key's flight
+/// (with the key's hash and memory key).
+type Found<V, M> = std::result::Result<V, (Lead, u64, M)>;
 
 impl<F, K, P, A> Memo<F, K, P, A>
 where
@@ -140,7 +161,7 @@ where
             errors: AtomicU64::new(0),
             archive: p.archive,
             archived: AtomicBool::new(archived),
-            pending: PendingArgs::new(archived),
+            fallbacks: AtomicBool::new(false),
             purge: p.purge,
             write_through: p.write_through,
             lease: p.lease,
@@ -161,21 +182,51 @@ where
     /// assert_eq!(f.call((1, 2)), 3);
     /// ```
     pub fn call(&self, args: F::Args) -> F::Output {
-        match self.keymap.key(&args, &self.config) {
-            Ok(key) => {
-                let hash = self.hasher.hash_one(&key);
-                match self.store.lookup(hash, &key) {
-                    Ok(value) => value,
-                    Err(lead) => self
-                        .resolve(lead.leader(&self.store, hash, key), args, false)
-                        .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
-                }
-            }
+        match self.find(&args) {
+            Ok(Ok(value)) => value,
+            Ok(Err((lead, hash, key))) => self
+                .missed(lead.leader(&self.store, hash, key), args, false)
+                .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
             Err(e) => {
                 self.failed(Stage::Key, &e);
                 self.compute(args)
             }
         }
+    }
+
+    /// Looks `args` up in memory by the keymap's probe: the value, or the
+    /// lead of the key's new flight. `Err` when no key can be built.
+    #[inline]
+    fn find(&self, args: &F::Args) -> Result<Found<F::Output, K::Memory>> {
+        self.keymap.probe(args, &self.config, |probe| {
+            let hash = self.hasher.hash_one(probe);
+            let probe = KeyProbe::<F::Args, K>(probe, PhantomData);
+            self.store
+                .lookup(hash, &probe)
+                .map_err(|lead| (lead, hash, probe.to_key()))
+        })
+    }
+
+    /// The miss path: an entry known by the key's fallback (rare), else the
+    /// archive and the function ([`resolve`](Self::resolve)).
+    #[inline(never)]
+    fn missed(
+        &self,
+        leader: Leader<'_, K::Memory, F::Output, P>,
+        args: F::Args,
+        strict: bool,
+    ) -> Result<F::Output> {
+        if self.fallbacks.load(Relaxed) {
+            if let Some(fallback) = K::fallback(leader.key()) {
+                let hash = self.hasher.hash_one(&fallback);
+                if let Some(value) = self.store.hit(hash, &fallback) {
+                    // Dropping the leader ends its flight; any follower
+                    // takes over and finds the entry the same way.
+                    return Ok(value);
+                }
+            }
+        }
+        self.resolve(leader, args, strict)
     }
 
     /// Like [`call`](Memo::call), but returns cache failures (a key that
@@ -189,14 +240,12 @@ where
     /// assert_eq!(f.info().errors, 2);
     /// ```
     pub fn try_call(&self, args: F::Args) -> Result<F::Output> {
-        let key = self
-            .keymap
-            .key(&args, &self.config)
-            .inspect_err(|e| self.failed(Stage::Key, e))?;
-        let hash = self.hasher.hash_one(&key);
-        match self.store.lookup(hash, &key) {
+        match self
+            .find(&args)
+            .inspect_err(|e| self.failed(Stage::Key, e))?
+        {
             Ok(value) => Ok(value),
-            Err(lead) => self.resolve(lead.leader(&self.store, hash, key), args, true),
+            Err((lead, hash, key)) => self.missed(lead.leader(&self.store, hash, key), args, true),
         }
     }
 
@@ -209,14 +258,18 @@ where
     /// `strict` returns cache failures instead of falling back.
     fn resolve(
         &self,
-        leader: Leader<'_, K::Key, F::Output, P>,
+        leader: Leader<'_, K::Memory, F::Output, P>,
         args: F::Args,
         strict: bool,
     ) -> Result<F::Output> {
         let mut save_now = false;
         let mut held = None;
+        // The archive key (for the hash keymap, the digest) is computed only
+        // when an archive is used.
+        let mut key = None;
         if self.archived() {
-            let absent = match self.archive.get(leader.key()) {
+            let key = key.insert(K::archive_key(leader.key()));
+            let absent = match self.archive.get(key) {
                 Ok(Some(value)) => return self.loaded(leader, value, strict),
                 Ok(None) => true,
                 // A damaged entry reads as absent: recompute it and write
@@ -235,7 +288,7 @@ where
                 }
             };
             if let (true, Some(ttl)) = (absent, self.lease) {
-                match lease::claim(&self.archive, leader.key(), ttl) {
+                match lease::claim(&self.archive, key, ttl) {
                     Ok(lease::Claim::Loaded(value)) => return self.loaded(leader, value, strict),
                     Ok(lease::Claim::Held(lease)) => {
                         save_now = true;
@@ -251,18 +304,13 @@ where
                 }
             }
         }
-        let encoded = if self.pending.enabled() {
-            self.keymap.encoded_args(&args, &self.config)
-        } else {
-            None
-        };
         let value = self.compute(args);
         let origin = if save_now {
-            Origin::SaveNow(encoded)
+            Origin::SaveNow
         } else {
-            Origin::Computed(encoded)
+            Origin::Computed
         };
-        let stored = self.store_value(leader, value.clone(), origin);
+        let stored = self.store_value(leader, key, value.clone(), origin);
         // Released only now that the result is in the archive.
         drop(held);
         self.settle(stored, strict).map(|()| value)
@@ -271,11 +319,11 @@ where
     /// Puts a value found in the archive into memory.
     fn loaded(
         &self,
-        leader: Leader<'_, K::Key, F::Output, P>,
+        leader: Leader<'_, K::Memory, F::Output, P>,
         value: F::Output,
         strict: bool,
     ) -> Result<F::Output> {
-        let stored = self.store_value(leader, value.clone(), Origin::Archive);
+        let stored = self.store_value(leader, None, value.clone(), Origin::Archive);
         self.settle(stored, strict).map(|()| value)
     }
 
@@ -289,26 +337,28 @@ where
 
     /// Puts a value in memory and sends whatever that displaced, or what must
     /// be written through, to the archive (after the memory lock is released).
+    /// `key`: the leader's archive key, if already computed.
     fn store_value(
         &self,
-        leader: Leader<'_, K::Key, F::Output, P>,
+        leader: Leader<'_, K::Memory, F::Output, P>,
+        key: Option<K::Key>,
         value: F::Output,
         origin: Origin,
     ) -> Result<()> {
         let archived = self.archived();
         let mut result = Ok(());
-        let (mut dirty, write_now, encoded, count) = match origin {
-            Origin::Archive => (false, false, None, Count::Load),
-            Origin::Computed(encoded) => (true, self.write_through, encoded, Count::Miss),
-            Origin::SaveNow(encoded) => (true, true, encoded, Count::Miss),
+        let (mut dirty, write_now, count) = match origin {
+            Origin::Archive => (false, false, Count::Load),
+            Origin::Computed => (true, self.write_through, Count::Miss),
+            Origin::SaveNow => (true, true, Count::Miss),
         };
         if write_now && archived {
-            let (key, value) = (leader.key().clone(), value.clone());
-            result = self.write(|| self.archive.insert_with_args(key, value, encoded.clone()));
+            let memory = leader.key();
+            let key = key.unwrap_or_else(|| K::archive_key(memory));
+            let args = K::stored_args(memory).map(<[u8]>::to_vec);
+            let value = value.clone();
+            result = self.write(|| self.archive.insert_with_args(key, value, args));
             dirty = result.is_err();
-        }
-        if dirty {
-            self.pending.keep(leader.key(), encoded);
         }
         let displaced = leader.store(value, dirty, self.purge && archived, count, |k| {
             self.hasher.hash_one(k)
@@ -317,16 +367,19 @@ where
             Displaced::None => Ok(()),
             Displaced::Evicted { key, value, dirty }
             | Displaced::NotStored { key, value, dirty } => {
-                let args = self.pending.take(&key);
                 if dirty && archived {
+                    let (key, value, args) = Self::archive_entry(key, value);
                     self.write(|| self.archive.insert_with_args(key, value, args))
                 } else {
                     Ok(())
                 }
             }
             Displaced::Purged(all) => {
-                let batch = self.pending.take_all(all);
                 if archived {
+                    let batch = all
+                        .into_iter()
+                        .map(|(k, v)| Self::archive_entry(k, v))
+                        .collect();
                     self.write(|| self.archive.extend_with_args(batch))
                 } else {
                     Ok(())
@@ -334,6 +387,14 @@ where
             }
         };
         result.and(written)
+    }
+
+    /// An entry of memory as the archive stores it: the archive key (for
+    /// the hash keymap, the digest, computed now), the value and the
+    /// encoded arguments.
+    fn archive_entry(memory: K::Memory, value: F::Output) -> WithArgs<K::Key, F::Output> {
+        let args = K::stored_args(&memory).map(<[u8]>::to_vec);
+        (K::archive_key(&memory), value, args)
     }
 
     fn write(&self, op: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -382,7 +443,7 @@ where
     /// ```
     pub fn clear(&self) {
         self.store.clear();
-        self.pending.clear();
+        self.fallbacks.store(false, Relaxed);
         self.errors.store(0, Relaxed);
     }
 
@@ -397,9 +458,22 @@ where
     /// assert_eq!(f.lookup(&1), Some(2));
     /// ```
     pub fn lookup(&self, args: &F::Args) -> Option<F::Output> {
-        let key = self.keymap.key(args, &self.config).ok()?;
-        let hash = self.hasher.hash_one(&key);
-        self.store.peek(hash, &key)
+        let (found, fallback) = self
+            .keymap
+            .probe(args, &self.config, |probe| {
+                let hash = self.hasher.hash_one(probe);
+                let probe = KeyProbe::<F::Args, K>(probe, PhantomData);
+                match self.store.peek(hash, &probe) {
+                    Some(value) => (Some(value), None),
+                    None if self.fallbacks.load(Relaxed) => (None, K::fallback(&probe.to_key())),
+                    None => (None, None),
+                }
+            })
+            .ok()?;
+        found.or_else(|| {
+            let fallback = fallback?;
+            self.store.peek(self.hasher.hash_one(&fallback), &fallback)
+        })
     }
 
     /// The key `args` are cached under.
@@ -417,7 +491,7 @@ where
 
     /// The keys in memory now, in no particular order.
     pub fn keys(&self) -> Vec<K::Key> {
-        self.store.keys()
+        self.store.keys().iter().map(K::archive_key).collect()
     }
 
     /// Writes the whole memory to the archive, as one batch: every result
@@ -443,18 +517,19 @@ where
         if entries.is_empty() {
             return Ok(());
         }
-        // The arguments stay pending until the write succeeds.
-        let batch = self.pending.copy_all(entries);
-        let keys: Vec<K::Key> = batch.iter().map(|(k, _, _)| k.clone()).collect();
+        let batch = entries
+            .iter()
+            .map(|(k, v)| Self::archive_entry(k.clone(), v.clone()))
+            .collect();
         match self.archive.extend_with_args(batch) {
-            Ok(()) => {
-                self.pending.forget(&keys);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
                 self.failed(Stage::ArchiveWrite, &e);
-                self.store
-                    .mark_dirty(keys.into_iter().map(|k| (self.hasher.hash_one(&k), k)));
+                self.store.mark_dirty(
+                    entries
+                        .into_iter()
+                        .map(|(k, _)| (self.hasher.hash_one(&k), k)),
+                );
                 Err(e)
             }
         }
@@ -476,8 +551,8 @@ where
     /// ```
     pub fn load(&self) -> Result<()> {
         let mut write_back = Vec::new();
-        for item in self.archive.iter()? {
-            let (key, value) = match item {
+        for item in self.archive.iter_with_args()? {
+            let (key, value, args) = match item {
                 Ok(entry) => entry,
                 // A damaged entry stays out of memory; a call recomputes it.
                 Err(e @ Error::Corrupt { .. }) => {
@@ -489,6 +564,11 @@ where
                     return Err(e);
                 }
             };
+            let key = K::from_archived(key, args.as_deref());
+            if K::stored_args(&key).is_none() {
+                // Known by a fallback key: calls that miss look for it.
+                self.fallbacks.store(true, Relaxed);
+            }
             let hash = self.hasher.hash_one(&key);
             let displaced =
                 self.store
@@ -507,7 +587,10 @@ where
         if write_back.is_empty() {
             Ok(())
         } else {
-            let batch = self.pending.take_all(write_back);
+            let batch = write_back
+                .into_iter()
+                .map(|(k, v)| Self::archive_entry(k, v))
+                .collect();
             self.write(|| self.archive.extend_with_args(batch))
         }
     }

@@ -42,6 +42,7 @@ use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
 
 use super::flight::{FlightState, Flights};
+use super::probe::Probe;
 use super::striped::{Guard, Locals, Parts, Striped};
 use crate::policy::{Policy, Slot};
 
@@ -251,7 +252,7 @@ impl Lead {
     /// The leader of `key`'s flight in `store` (the key and hash given to
     /// the lookup that returned this).
     #[inline]
-    pub fn leader<K: Eq + Hash, V: Clone, P: Policy>(
+    pub fn leader<K: Eq + Hash + Clone, V: Clone, P: Policy>(
         self,
         store: &Store<K, V, P>,
         hash: u64,
@@ -267,13 +268,13 @@ impl Lead {
 
 /// The right and duty to compute one key. Dropping it without
 /// [`store`](Leader::store) (a panic) abandons the flight.
-pub(crate) struct Leader<'a, K: Eq + Hash, V: Clone, P: Policy> {
+pub(crate) struct Leader<'a, K: Eq + Hash + Clone, V: Clone, P: Policy> {
     store: &'a Store<K, V, P>,
     hash: u64,
     key: Option<K>,
 }
 
-impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
+impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Leader<'_, K, V, P> {
     /// The key being computed.
     pub fn key(&self) -> &K {
         self.key.as_ref().expect("a live leader has its key")
@@ -296,7 +297,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
     }
 }
 
-impl<K: Eq + Hash, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
+impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
     #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
@@ -305,7 +306,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
     }
 }
 
-impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
+impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Leader<'_, K, V, P> {
     /// Ends the flight without a value (the function panicked).
     #[cold]
     fn abandon(&self, key: K) {
@@ -319,7 +320,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Leader<'_, K, V, P> {
 
 /// Ends the flight of `key`: hands `value` to its waiters, or (`None`)
 /// abandons it so that one waiter takes over. Returns whether anybody waits.
-fn end_flight<K: Eq, V: Clone>(
+fn end_flight<K: Eq + Clone, V: Clone>(
     memory: &mut Memory<K, V>,
     hash: u64,
     key: &K,
@@ -357,7 +358,7 @@ pub(crate) struct Store<K, V, P> {
     ended: Condvar,
 }
 
-impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
+impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     pub fn new(policy: P) -> Self {
         let capacity = policy.capacity();
         // A bounded memory fills up in most uses: room for it from the
@@ -399,10 +400,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     /// for the flight under way. (The small result stays in registers:
     /// the miss path is part of the Zipf benchmark.)
     #[inline]
-    pub fn lookup(&self, hash: u64, key: &K) -> Result<V, Lead>
-    where
-        K: Clone,
-    {
+    pub fn lookup<Q: Probe<K> + ?Sized>(&self, hash: u64, key: &Q) -> Result<V, Lead> {
         if let Some(mut sole) = self.memory.sole() {
             // The only stripe in use: no logs, the policy is told at once.
             let (memory, order) = sole.parts();
@@ -418,7 +416,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
             return self.recheck(hash, key);
         }
         let (memory, local) = guard.shared();
-        if let Some(entry) = memory.table.find(hash, |e| e.key == *key) {
+        if let Some(entry) = memory.table.find(hash, |e| key.matches(&e.key)) {
             let value = entry.value.clone();
             local.hits += 1;
             if P::TRACKS_HITS {
@@ -449,10 +447,7 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     /// The miss path of [`lookup`](Self::lookup) without the whole lock:
     /// takes it and searches again (the key may have been stored meanwhile).
     #[inline(never)]
-    fn recheck(&self, hash: u64, key: &K) -> Result<V, Lead>
-    where
-        K: Clone,
-    {
+    fn recheck<Q: Probe<K> + ?Sized>(&self, hash: u64, key: &Q) -> Result<V, Lead> {
         let mut guard = self.memory.write();
         let mut parts = guard.parts().expect("a writer holds everything");
         Self::replay(&mut parts);
@@ -467,29 +462,31 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     /// Under the whole lock, with the logs replayed: a hit, or the lead of
     /// the key's new flight; `None` when a flight of the key is under way.
     #[inline]
-    fn hit_or_lead(
+    fn hit_or_lead<Q: Probe<K> + ?Sized>(
         memory: &mut Memory<K, V>,
         policy: &mut P,
         hash: u64,
-        key: &K,
-    ) -> Option<Result<V, Lead>>
-    where
-        K: Clone,
-    {
+        key: &Q,
+    ) -> Option<Result<V, Lead>> {
         if let Some(value) = Self::hit_held(memory, policy, hash, key) {
             return Some(Ok(value));
         }
         if memory.flights.find(hash, key).is_some() {
             return None;
         }
-        memory.flights.start(hash, key.clone());
+        memory.flights.start(hash, key.to_key());
         Some(Err(Lead(())))
     }
 
     /// A lookup of a key with a flight under way, holding the whole lock:
     /// waits for the flight's value, or takes over an abandoned flight.
     #[cold]
-    fn follow(&self, hash: u64, key: &K, mut guard: MemoryGuard<'_, K, V, P>) -> Result<V, Lead> {
+    fn follow<Q: Probe<K> + ?Sized>(
+        &self,
+        hash: u64,
+        key: &Q,
+        mut guard: MemoryGuard<'_, K, V, P>,
+    ) -> Result<V, Lead> {
         let memory = guard.exclusive().expect("a writer holds everything");
         let index = (memory.flights.find(hash, key)).expect("follow is called for a key in flight");
         let flight = memory.flights.get_mut(index);
@@ -547,8 +544,13 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
     /// A hit under the whole lock: counted, and told to the policy at once
     /// (the caller has replayed the stripes' logs, which hold earlier hits).
     #[inline]
-    fn hit_held(memory: &mut Memory<K, V>, policy: &mut P, hash: u64, key: &K) -> Option<V> {
-        let entry = memory.table.find(hash, |e| e.key == *key)?;
+    fn hit_held<Q: Probe<K> + ?Sized>(
+        memory: &mut Memory<K, V>,
+        policy: &mut P,
+        hash: u64,
+        key: &Q,
+    ) -> Option<V> {
+        let entry = memory.table.find(hash, |e| key.matches(&e.key))?;
         let value = entry.value.clone();
         if P::TRACKS_HITS {
             policy.on_hit(entry.slot);
@@ -557,13 +559,22 @@ impl<K: Eq + Hash, V: Clone, P: Policy> Store<K, V, P> {
         Some(value)
     }
 
+    /// A hit, or `None` without starting a flight (a miss's second look,
+    /// under another key).
+    pub fn hit<Q: Probe<K> + ?Sized>(&self, hash: u64, key: &Q) -> Option<V> {
+        let mut guard = self.memory.write();
+        let mut parts = guard.parts().expect("a writer holds everything");
+        Self::replay(&mut parts);
+        Self::hit_held(parts.data, &mut parts.order.policy, hash, key)
+    }
+
     /// The value without touching policy or statistics.
-    pub fn peek(&self, hash: u64, key: &K) -> Option<V> {
+    pub fn peek<Q: Probe<K> + ?Sized>(&self, hash: u64, key: &Q) -> Option<V> {
         let mut guard = self.memory.read();
         let (memory, _) = guard.shared();
         memory
             .table
-            .find(hash, |e| e.key == *key)
+            .find(hash, |e| key.matches(&e.key))
             .map(|e| e.value.clone())
     }
 

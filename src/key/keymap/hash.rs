@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Keymap;
+use super::{EncodedArgs, Keymap};
 use crate::key::{encode, KeyConfig};
 use crate::{Error, Result};
 
@@ -39,16 +39,53 @@ impl HashKeymap {
 
 impl<Args: Serialize + ?Sized> Keymap<Args> for HashKeymap {
     type Key = HashKey;
+    type Memory = EncodedArgs;
+    type Probe = [u8];
 
     #[inline]
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<HashKey> {
         encode::with_encoded_args(args, config, HashKey::of_encoding)
     }
 
-    /// The bytes the key is a digest of (`None` when they cannot be built,
-    /// in which case [`key`](Keymap::key) fails too).
-    fn encoded_args(&self, args: &Args, config: &KeyConfig) -> Option<Vec<u8>> {
-        encode::encode_args(args, config).ok()
+    /// The encoded arguments, in a reused per-thread buffer.
+    #[inline]
+    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        encode::with_encoded_args(args, config, f)
+    }
+
+    #[inline]
+    fn matches(memory: &EncodedArgs, probe: &[u8]) -> bool {
+        memory.is(probe)
+    }
+
+    #[inline]
+    fn to_memory(probe: &[u8]) -> EncodedArgs {
+        EncodedArgs::new(probe)
+    }
+
+    /// The blake3 digest, computed now.
+    fn archive_key(memory: &EncodedArgs) -> HashKey {
+        memory.digest()
+    }
+
+    /// The bytes the key is a digest of.
+    fn stored_args(memory: &EncodedArgs) -> Option<&[u8]> {
+        memory.bytes()
+    }
+
+    /// Keyed by the stored arguments when they are the ones the key is the
+    /// digest of; else (none stored, or not matching) by the digest alone.
+    fn from_archived(key: HashKey, args: Option<&[u8]>) -> EncodedArgs {
+        match args {
+            Some(args) if HashKey::of_encoding(args) == key => EncodedArgs::new(args),
+            _ => EncodedArgs::digest_only(key),
+        }
+    }
+
+    /// The digest alone, for encoded arguments.
+    fn fallback(memory: &EncodedArgs) -> Option<EncodedArgs> {
+        memory.bytes()?;
+        Some(EncodedArgs::digest_only(memory.digest()))
     }
 }
 
@@ -236,28 +273,44 @@ mod tests {
     }
 
     #[test]
-    fn encoded_args_are_what_the_key_hashes() {
+    fn memory_keys_are_the_bytes_the_key_hashes() {
         let c = KeyConfig {
             ignore: vec![1.into()],
             ..KeyConfig::default()
         };
         let args = (1_u8, "verbose", 2.5_f64);
-        let bytes = HashKeymap.encoded_args(&args, &c).unwrap();
+        let memory = HashKeymap
+            .probe(
+                &args,
+                &c,
+                <HashKeymap as Keymap<(u8, &str, f64)>>::to_memory,
+            )
+            .unwrap();
+        let bytes = <HashKeymap as Keymap<(u8, &str, f64)>>::stored_args(&memory).unwrap();
+        let key = HashKeymap.key(&args, &c).unwrap();
+        assert_eq!(HashKey::of_encoding(bytes), key);
         assert_eq!(
-            HashKey::of_encoding(&bytes),
-            HashKeymap.key(&args, &c).unwrap()
+            <HashKeymap as Keymap<(u8, &str, f64)>>::archive_key(&memory),
+            key
         );
-        assert_eq!(crate::key::describe_args(&bytes).unwrap(), "(1, NULL, 2.5)");
-        // An out-of-range mask: no key, no bytes.
+        assert_eq!(crate::key::describe_args(bytes).unwrap(), "(1, NULL, 2.5)");
+        // Loaded back: by the bytes when they match the key, else by digest.
+        type Km = HashKeymap;
+        let back = <Km as Keymap<(u8, &str, f64)>>::from_archived(key, Some(bytes));
+        assert_eq!(back, memory);
+        let other = <Km as Keymap<(u8, &str, f64)>>::from_archived(key, Some(b"x"));
+        assert_eq!(other, EncodedArgs::digest_only(key));
+        assert_eq!(
+            <Km as Keymap<(u8, &str, f64)>>::fallback(&memory),
+            Some(EncodedArgs::digest_only(key))
+        );
+        assert_eq!(<Km as Keymap<(u8, &str, f64)>>::fallback(&other), None);
+        // An out-of-range mask: no key, no probe.
         let bad = KeyConfig {
             ignore: vec![9.into()],
             ..KeyConfig::default()
         };
-        assert!(HashKeymap.encoded_args(&args, &bad).is_none());
-        // The other keymaps keep nothing: their keys show the arguments.
-        use crate::keymap::{SerialKeymap, StringKeymap};
-        assert_eq!(StringKeymap.encoded_args(&args, &c), None);
-        assert_eq!(SerialKeymap.encoded_args(&args, &c), None);
+        assert!(HashKeymap.probe(&args, &bad, |_| ()).is_err());
     }
 
     #[test]

@@ -39,14 +39,40 @@ where
     Args: Hash + Eq + Clone + Debug + Send + Sync + 'static,
 {
     type Key = Args;
+    type Memory = Args;
+    type Probe = Args;
     const TRANSFORMS: bool = false;
 
     #[inline]
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<Args> {
+        self.probe(args, config, Args::clone)
+    }
+
+    /// The arguments themselves: a hit copies nothing.
+    #[inline]
+    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&Args) -> T) -> Result<T> {
         if !config.is_identity() {
             return Err(not_identity(config));
         }
-        Ok(args.clone())
+        Ok(f(args))
+    }
+
+    #[inline]
+    fn matches(memory: &Args, probe: &Args) -> bool {
+        memory == probe
+    }
+
+    #[inline]
+    fn to_memory(probe: &Args) -> Args {
+        probe.clone()
+    }
+
+    fn archive_key(memory: &Args) -> Args {
+        memory.clone()
+    }
+
+    fn from_archived(key: Args, _args: Option<&[u8]>) -> Args {
+        key
     }
 }
 

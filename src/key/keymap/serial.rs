@@ -31,8 +31,34 @@ impl SerialKeymap {
 
 impl<Args: Serialize + ?Sized> Keymap<Args> for SerialKeymap {
     type Key = Vec<u8>;
+    type Memory = Vec<u8>;
+    type Probe = [u8];
 
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<Vec<u8>> {
         encode::encode_args(args, config)
+    }
+
+    /// The encoding, in a reused per-thread buffer (a `Vec<u8>` hashes as
+    /// its bytes).
+    #[inline]
+    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        encode::with_encoded_args(args, config, f)
+    }
+
+    #[inline]
+    fn matches(memory: &Vec<u8>, probe: &[u8]) -> bool {
+        memory[..] == *probe
+    }
+
+    fn to_memory(probe: &[u8]) -> Vec<u8> {
+        probe.to_vec()
+    }
+
+    fn archive_key(memory: &Vec<u8>) -> Vec<u8> {
+        memory.clone()
+    }
+
+    fn from_archived(key: Vec<u8>, _args: Option<&[u8]>) -> Vec<u8> {
+        key
     }
 }

@@ -33,8 +33,30 @@ impl StringKeymap {
 
 impl<Args: Serialize + ?Sized> Keymap<Args> for StringKeymap {
     type Key = String;
+    type Memory = String;
+    type Probe = String;
 
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<String> {
         Ok(positions(args, config)?.to_string())
+    }
+
+    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&String) -> T) -> Result<T> {
+        self.key(args, config).map(|key| f(&key))
+    }
+
+    fn matches(memory: &String, probe: &String) -> bool {
+        memory == probe
+    }
+
+    fn to_memory(probe: &String) -> String {
+        probe.clone()
+    }
+
+    fn archive_key(memory: &String) -> String {
+        memory.clone()
+    }
+
+    fn from_archived(key: String, _args: Option<&[u8]>) -> String {
+        key
     }
 }
