@@ -609,3 +609,34 @@ fn load_skips_damaged_entries_and_counts_them() {
     assert_eq!(f.info().errors, 1);
     assert!(!f.keys().contains(&bad));
 }
+
+/// An archive filled by plain `insert` keeps no arguments: its entries load
+/// known by their digest alone, and calls still find them in memory (by the
+/// digest, on the way to the archive) without computing or reading again.
+#[test]
+fn entries_loaded_without_their_arguments_are_still_hits() {
+    let keys = KeyGen::new();
+    let archive = DictArchive::new();
+    for x in 0..10_u64 {
+        archive.insert(keys.key(&x).unwrap(), x * 3).unwrap();
+    }
+    let (calls, _) = counter();
+    let seen = calls.clone();
+    let f = Memo::builder().inf().archive(archive).build(move |x: u64| {
+        seen.fetch_add(1, SeqCst);
+        x * 3
+    });
+    f.load().unwrap();
+    assert_eq!(f.info().size, 10);
+    assert_eq!(f.lookup(&4), Some(12), "lookup finds a digest-only entry");
+    for round in 0..2 {
+        for x in 0..10_u64 {
+            assert_eq!(f.try_call(x).unwrap(), x * 3, "round {round}");
+        }
+    }
+    assert_eq!(f.call(11), 33);
+    let info = f.info();
+    assert_eq!(calls.load(SeqCst), 1, "only the new argument is computed");
+    assert_eq!((info.hits, info.misses, info.loads), (20, 1, 0));
+    assert_eq!(f.key(&4).unwrap(), keys.key(&4_u64).unwrap());
+}

@@ -118,7 +118,9 @@ pub(crate) fn encode_positions(p: &Positions) -> Result<Vec<u8>> {
 /// assert_eq!(bytes, [0x92, 0x01, 0x92, 0x01, 0xa1, b'x']);
 /// ```
 pub fn encode_args<A: Serialize + ?Sized>(args: &A, config: &KeyConfig) -> Result<Vec<u8>> {
-    with_encoded_args(args, config, <[u8]>::to_vec)
+    let mut buf = Vec::new();
+    encode_args_into(args, config, &mut buf)?;
+    Ok(buf)
 }
 
 thread_local! {
@@ -128,6 +130,13 @@ thread_local! {
 
 /// Encodes the key of `args` under `config` and passes the bytes to `f`
 /// (e.g. a hash), reusing a per-thread buffer.
+///
+/// ```
+/// use klepto::key::{encode::with_encoded_args, KeyConfig};
+/// let len = with_encoded_args(&7_u64, &KeyConfig::default(), |bytes| bytes.len())?;
+/// assert_eq!(len, 4); // [1, [7]]
+/// # Ok::<(), klepto::Error>(())
+/// ```
 pub fn with_encoded_args<A, T>(
     args: &A,
     config: &KeyConfig,
@@ -136,21 +145,62 @@ pub fn with_encoded_args<A, T>(
 where
     A: Serialize + ?Sized,
 {
-    BUF.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            let r = encode_args_into(args, config, &mut buf).map(|()| f(&buf));
+    probe_encoded(args, config, f).ok_or_else(|| encode_error(args, config))
+}
+
+/// Why the key of `args` cannot be encoded.
+#[cold]
+#[inline(never)]
+fn encode_error<A: Serialize + ?Sized>(args: &A, config: &KeyConfig) -> Error {
+    match encode_args_into(args, config, &mut Vec::new()) {
+        Err(e) => e,
+        Ok(()) => Error::key("the key could not be encoded"),
+    }
+}
+
+/// [`with_encoded_args`] for a memo's hit path: the per-thread buffer, and
+/// `None` instead of the error (whose reason the caller asks for again
+/// when it wants it), so that the result stays small.
+#[inline(always)]
+pub(crate) fn probe_encoded<A, T>(
+    args: &A,
+    config: &KeyConfig,
+    f: impl FnOnce(&[u8]) -> T,
+) -> Option<T>
+where
+    A: Serialize + ?Sized,
+{
+    BUF.with(
+        #[inline(always)]
+        |cell| {
+            let Ok(mut buf) = cell.try_borrow_mut() else {
+                // Re-entered (a Serialize impl computing a key).
+                return with_fresh_buffer(args, config, f);
+            };
+            buf.clear();
+            if stream::encode_top(args, config, &mut buf).is_err() {
+                encode_reference(args, config, &mut buf)?;
+            }
+            let t = f(&buf);
             if buf.capacity() > 64 * 1024 {
                 // Do not keep a huge buffer alive after one huge key.
                 *buf = Vec::new();
             }
-            r
-        }
-        // Re-entered (a Serialize impl computing a key): use a fresh buffer.
-        Err(_) => {
-            let mut buf = Vec::new();
-            encode_args_into(args, config, &mut buf).map(|()| f(&buf))
-        }
-    })
+            Some(t)
+        },
+    )
+}
+
+/// [`probe_encoded`] with a buffer of its own.
+#[cold]
+#[inline(never)]
+fn with_fresh_buffer<A, T>(args: &A, config: &KeyConfig, f: impl FnOnce(&[u8]) -> T) -> Option<T>
+where
+    A: Serialize + ?Sized,
+{
+    let mut buf = Vec::new();
+    encode_args_into(args, config, &mut buf).ok()?;
+    Some(f(&buf))
 }
 
 /// Clears `buf` and writes the key of `args` into it: the streaming fast
@@ -166,6 +216,19 @@ fn encode_args_into<A: Serialize + ?Sized>(
     }
     buf.clear();
     encode_reference_into(args, config, buf)
+}
+
+/// Clears `buf` and writes the key of `args` by the reference path (rare:
+/// the fast path gave up, usually on an error the reference path words).
+#[cold]
+#[inline(never)]
+fn encode_reference<A: Serialize + ?Sized>(
+    args: &A,
+    config: &KeyConfig,
+    buf: &mut Vec<u8>,
+) -> Option<()> {
+    buf.clear();
+    encode_reference_into(args, config, buf).ok()
 }
 
 /// The reference path: [`positions`], then the encoding of the positions.

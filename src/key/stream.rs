@@ -16,11 +16,10 @@ use serde::ser::{self, Serialize};
 
 use super::config::{Ignore, KeyConfig};
 use super::encode::{
-    write_bin, write_float, write_int, write_key_header, write_marker, write_str,
-    write_struct_header, write_typed_header, write_u128, write_variant_header, EXT_IGNORED,
-    EXT_TUPLE,
+    write_bin, write_int, write_key_header, write_marker, write_str, write_struct_header,
+    write_typed_header, write_u128, write_variant_header, EXT_IGNORED, EXT_TUPLE, SCHEMA_VERSION,
 };
-use super::float::round_float;
+use super::float::{canonical_float, round_float};
 
 /// "Use the reference path": the only error of the fast path.
 #[derive(Debug)]
@@ -47,6 +46,7 @@ type Res<T = ()> = Result<T, Fallback>;
 const MAX_MASKS: usize = 64;
 
 /// Writes the whole key of `args` under `config` to `buf` (appending).
+#[inline(always)]
 pub(crate) fn encode_top<A: Serialize + ?Sized>(
     args: &A,
     config: &KeyConfig,
@@ -82,6 +82,36 @@ fn header_size(n: u32) -> usize {
         5
     }
 }
+
+/// A MessagePack unsigned integer (smallest form) as the little-endian bytes
+/// of a word, marker first, and its length.
+#[inline(always)]
+fn uint_word(u: u64) -> (u128, usize) {
+    if u < 0x80 {
+        (u128::from(u), 1)
+    } else if u <= 0xff {
+        (0xcc | u128::from(u) << 8, 2)
+    } else if u <= 0xffff {
+        (0xcd | u128::from((u as u16).swap_bytes()) << 8, 3)
+    } else if u <= 0xffff_ffff {
+        (0xce | u128::from((u as u32).swap_bytes()) << 8, 5)
+    } else {
+        (0xcf | u128::from(u.swap_bytes()) << 8, 9)
+    }
+}
+
+/// Appends the first `n` (at most 16) bytes of `word`, little-endian, with
+/// one wide store: a hit hashes and compares the key right after writing
+/// it, and a wide load over many narrow stores waits for them to retire.
+#[inline(always)]
+fn put_word(buf: &mut Vec<u8>, word: u128, n: usize) {
+    let start = buf.len();
+    buf.extend_from_slice(&word.to_le_bytes());
+    buf.truncate(start + n);
+}
+
+/// `[1, [` for an unnamed key of one position.
+const SINGLE_HEADER: u128 = 0x92 | (SCHEMA_VERSION as u128) << 8 | 0x91 << 16;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -168,7 +198,7 @@ impl<'b> Enc<'b> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn scalar_type(&mut self, ty: &str) -> Res {
         if self.typed {
             ok(write_typed_header(self.buf, ty))?;
@@ -192,7 +222,9 @@ impl<'b> Enc<'b> {
     #[inline]
     fn uint(mut self, ty: &str, u: u64) -> Res {
         self.scalar_type(ty)?;
-        ok(mp::write_uint(self.buf, u))
+        let (word, n) = uint_word(u);
+        put_word(self.buf, word, n);
+        Ok(())
     }
 
     /// A signed integer that fits `i64`.
@@ -214,7 +246,10 @@ impl<'b> Enc<'b> {
             Some(t) if self.round => round_float(x, t),
             _ => x,
         };
-        ok(write_float(self.buf, x))
+        // float64: `cb` and the 8 bytes big-endian.
+        let bits = canonical_float(x).to_bits().swap_bytes();
+        put_word(self.buf, 0xcb | u128::from(bits) << 8, 9);
+        Ok(())
     }
 
     /// `[TUPLE, e...` with the declared element count.
@@ -278,9 +313,11 @@ impl<'b> Compound<'b> {
 impl ser::SerializeSeq for Compound<'_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
     }
+    #[inline]
     fn end(self) -> Res {
         Compound::end(self)
     }
@@ -289,9 +326,11 @@ impl ser::SerializeSeq for Compound<'_> {
 impl ser::SerializeTuple for Compound<'_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
     }
+    #[inline]
     fn end(self) -> Res {
         Compound::end(self)
     }
@@ -300,9 +339,11 @@ impl ser::SerializeTuple for Compound<'_> {
 impl ser::SerializeTupleStruct for Compound<'_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
     }
+    #[inline]
     fn end(self) -> Res {
         Compound::end(self)
     }
@@ -311,9 +352,11 @@ impl ser::SerializeTupleStruct for Compound<'_> {
 impl ser::SerializeTupleVariant for Compound<'_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
     }
+    #[inline]
     fn end(self) -> Res {
         Compound::end(self)
     }
@@ -322,9 +365,11 @@ impl ser::SerializeTupleVariant for Compound<'_> {
 impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         self.field(key, value)
     }
+    #[inline]
     fn end(self) -> Res {
         Compound::end(self)
     }
@@ -333,9 +378,11 @@ impl ser::SerializeStruct for Compound<'_> {
 impl ser::SerializeStructVariant for Compound<'_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         self.field(key, value)
     }
+    #[inline]
     fn end(self) -> Res {
         Compound::end(self)
     }
@@ -353,6 +400,7 @@ struct MapEnc<'b> {
 impl ser::SerializeMap for MapEnc<'_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
         if self.pending_key {
             return Err(Fallback);
@@ -362,6 +410,7 @@ impl ser::SerializeMap for MapEnc<'_> {
         self.pending_key = true;
         Ok(())
     }
+    #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         if !self.pending_key {
             return Err(Fallback);
@@ -370,6 +419,7 @@ impl ser::SerializeMap for MapEnc<'_> {
         self.pending_key = false;
         Ok(())
     }
+    #[inline]
     fn end(self) -> Res {
         if self.pending_key {
             return Err(Fallback);
@@ -603,8 +653,20 @@ struct TopSeq<'b, 'c> {
 impl<'b, 'c> TopSeq<'b, 'c> {
     #[inline(always)]
     fn new(top: Top<'b, 'c>, len: usize, type_name: Option<&'static str>) -> Res<Self> {
-        ok(write_key_header(top.buf, type_name.is_some()))?;
-        let header = Header::write(top.buf, Kind::Array, len32(len)?)?;
+        let header = if len < 16 {
+            // `[1, [` (or `[1, [`…`, name]`) and the fixarray header at once.
+            let outer: u128 = if type_name.is_some() { 0x93 } else { 0x92 };
+            let word = outer | u128::from(SCHEMA_VERSION) << 8 | (0x90 | len as u128) << 16;
+            put_word(top.buf, word, 3);
+            Header {
+                pos: top.buf.len() - 1,
+                declared: len as u32,
+                kind: Kind::Array,
+            }
+        } else {
+            ok(write_key_header(top.buf, type_name.is_some()))?;
+            Header::write(top.buf, Kind::Array, len32(len)?)?
+        };
         Ok(TopSeq {
             buf: top.buf,
             config: top.config,
@@ -628,7 +690,7 @@ impl<'b, 'c> TopSeq<'b, 'c> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(self) -> Res {
         if self.hits != all_masks(self.config) {
             // A mask that fits no position: the reference path says why.
@@ -645,9 +707,11 @@ impl<'b, 'c> TopSeq<'b, 'c> {
 impl ser::SerializeTuple for TopSeq<'_, '_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.position(None, value)
     }
+    #[inline]
     fn end(self) -> Res {
         self.finish()
     }
@@ -656,9 +720,11 @@ impl ser::SerializeTuple for TopSeq<'_, '_> {
 impl ser::SerializeTupleStruct for TopSeq<'_, '_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.position(None, value)
     }
+    #[inline]
     fn end(self) -> Res {
         self.finish()
     }
@@ -667,9 +733,11 @@ impl ser::SerializeTupleStruct for TopSeq<'_, '_> {
 impl ser::SerializeStruct for TopSeq<'_, '_> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         self.position(Some(key), value)
     }
+    #[inline]
     fn end(self) -> Res {
         self.finish()
     }
@@ -682,6 +750,11 @@ impl<'b, 'c> Top<'b, 'c> {
     #[inline]
     fn single(self) -> Res<Option<Enc<'b>>> {
         let c = self.config;
+        if c.ignore.is_empty() {
+            // `[1, [` without masks: the common case, in one write.
+            put_word(self.buf, SINGLE_HEADER, 3);
+            return Ok(Some(Enc::position(self.buf, c)));
+        }
         let hits = mask_hits(c, 0, None);
         if hits != all_masks(c) {
             return Err(Fallback);
@@ -735,12 +808,14 @@ enum Either<C> {
 impl<C: ser::SerializeSeq<Ok = (), Error = Fallback>> ser::SerializeSeq for Either<C> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_element(value),
             Either::Skip => Ok(()),
         }
     }
+    #[inline]
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
@@ -754,12 +829,14 @@ impl<C: ser::SerializeTupleVariant<Ok = (), Error = Fallback>> ser::SerializeTup
 {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_field(value),
             Either::Skip => Ok(()),
         }
     }
+    #[inline]
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
@@ -771,18 +848,21 @@ impl<C: ser::SerializeTupleVariant<Ok = (), Error = Fallback>> ser::SerializeTup
 impl<C: ser::SerializeMap<Ok = (), Error = Fallback>> ser::SerializeMap for Either<C> {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_key(key),
             Either::Skip => Ok(()),
         }
     }
+    #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_value(value),
             Either::Skip => Ok(()),
         }
     }
+    #[inline]
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
@@ -796,12 +876,14 @@ impl<C: ser::SerializeStructVariant<Ok = (), Error = Fallback>> ser::SerializeSt
 {
     type Ok = ();
     type Error = Fallback;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         match self {
             Either::Write(c) => c.serialize_field(key, value),
             Either::Skip => Ok(()),
         }
     }
+    #[inline]
     fn end(self) -> Res {
         match self {
             Either::Write(c) => c.end(),
@@ -826,12 +908,10 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
         serialize_i8(v: i8);
         serialize_i16(v: i16);
         serialize_i32(v: i32);
-        serialize_i64(v: i64);
         serialize_i128(v: i128);
         serialize_u8(v: u8);
         serialize_u16(v: u16);
         serialize_u32(v: u32);
-        serialize_u64(v: u64);
         serialize_u128(v: u128);
         serialize_f32(v: f32);
         serialize_f64(v: f64);
@@ -841,6 +921,25 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
         serialize_none();
         serialize_unit_struct(name: &'static str);
         serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+    }
+
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Res {
+        if self.config.ignore.is_empty() && !self.config.typed {
+            // `[1, [v]]` in one store (the most common key).
+            let (word, n) = uint_word(v);
+            put_word(self.buf, SINGLE_HEADER | word << 24, 3 + n);
+            return Ok(());
+        }
+        self.single_value(|enc| ser::Serializer::serialize_u64(enc, v))
+    }
+
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Res {
+        match u64::try_from(v) {
+            Ok(u) if !self.config.typed => self.serialize_u64(u),
+            _ => self.single_value(|enc| ser::Serializer::serialize_i64(enc, v)),
+        }
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Res {

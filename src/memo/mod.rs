@@ -128,7 +128,7 @@ enum Origin {
 struct KeyProbe<'a, Args: ?Sized, K: Keymap<Args>>(&'a K::Probe, PhantomData<fn(&Args)>);
 
 impl<Args: ?Sized, K: Keymap<Args>> Probe<K::Memory> for KeyProbe<'_, Args, K> {
-    #[inline]
+    #[inline(always)]
     fn matches(&self, key: &K::Memory) -> bool {
         K::matches(key, self.0)
     }
@@ -139,8 +139,9 @@ impl<Args: ?Sized, K: Keymap<Args>> Probe<K::Memory> for KeyProbe<'_, Args, K> {
 }
 
 /// What a call found in memory: the value, or the lead of its key's flight
-/// (with the key's hash and memory key).
-type Found<V, M> = std::result::Result<V, (Lead, u64, M)>;
+/// and the key's hash (its memory key is handed back beside: kept out of
+/// this small result, which a hit returns in registers).
+type Found<V> = std::result::Result<V, (Lead, u64)>;
 
 impl<F, K, P, A> Memo<F, K, P, A>
 where
@@ -182,29 +183,60 @@ where
     /// assert_eq!(f.call((1, 2)), 3);
     /// ```
     pub fn call(&self, args: F::Args) -> F::Output {
-        match self.find(&args) {
-            Ok(Ok(value)) => value,
-            Ok(Err((lead, hash, key))) => self
-                .missed(lead.leader(&self.store, hash, key), args, false)
+        let mut key = None;
+        match self.find(&args, &mut key) {
+            Some(Ok(value)) => value,
+            Some(Err((lead, hash))) => self
+                .missed(
+                    lead.leader(&self.store, hash, Self::missed_key(key)),
+                    args,
+                    false,
+                )
                 .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
-            Err(e) => {
-                self.failed(Stage::Key, &e);
+            None => {
+                self.key_error(&args);
                 self.compute(args)
             }
         }
     }
 
     /// Looks `args` up in memory by the keymap's probe: the value, or the
-    /// lead of the key's new flight. `Err` when no key can be built.
+    /// lead of the key's new flight, whose memory key goes to `key`. `None`
+    /// when no key can be built ([`key_error`](Self::key_error) says why).
     #[inline]
-    fn find(&self, args: &F::Args) -> Result<Found<F::Output, K::Memory>> {
-        self.keymap.probe(args, &self.config, |probe| {
-            let hash = self.hasher.hash_one(probe);
-            let probe = KeyProbe::<F::Args, K>(probe, PhantomData);
-            self.store
-                .lookup(hash, &probe)
-                .map_err(|lead| (lead, hash, probe.to_key()))
-        })
+    fn find(&self, args: &F::Args, key: &mut Option<K::Memory>) -> Option<Found<F::Output>> {
+        self.keymap.probe(
+            args,
+            &self.config,
+            #[inline(always)]
+            |probe| {
+                let hash = self.hasher.hash_one(probe);
+                let probe = KeyProbe::<F::Args, K>(probe, PhantomData);
+                self.store.lookup(hash, &probe).map_err(|lead| {
+                    *key = Some(probe.to_key());
+                    (lead, hash)
+                })
+            },
+        )
+    }
+
+    /// The memory key [`find`](Self::find) handed back with a miss.
+    #[inline]
+    fn missed_key(key: Option<K::Memory>) -> K::Memory {
+        key.unwrap_or_else(|| unreachable!("find hands back the key of every miss"))
+    }
+
+    /// Why no key can be built for `args` (after [`find`](Self::find)
+    /// found none), counted and logged as a key failure.
+    #[cold]
+    #[inline(never)]
+    fn key_error(&self, args: &F::Args) -> Error {
+        let e = match self.keymap.key(args, &self.config) {
+            Err(e) => e,
+            Ok(_) => Error::key("the key could not be built"),
+        };
+        self.failed(Stage::Key, &e);
+        e
     }
 
     /// The miss path: an entry known by the key's fallback (rare), else the
@@ -240,12 +272,14 @@ where
     /// assert_eq!(f.info().errors, 2);
     /// ```
     pub fn try_call(&self, args: F::Args) -> Result<F::Output> {
-        match self
-            .find(&args)
-            .inspect_err(|e| self.failed(Stage::Key, e))?
-        {
-            Ok(value) => Ok(value),
-            Err((lead, hash, key)) => self.missed(lead.leader(&self.store, hash, key), args, true),
+        let mut key = None;
+        match self.find(&args, &mut key) {
+            Some(Ok(value)) => Ok(value),
+            Some(Err((lead, hash))) => {
+                let key = Self::missed_key(key);
+                self.missed(lead.leader(&self.store, hash, key), args, true)
+            }
+            None => Err(self.key_error(&args)),
         }
     }
 
@@ -458,18 +492,15 @@ where
     /// assert_eq!(f.lookup(&1), Some(2));
     /// ```
     pub fn lookup(&self, args: &F::Args) -> Option<F::Output> {
-        let (found, fallback) = self
-            .keymap
-            .probe(args, &self.config, |probe| {
-                let hash = self.hasher.hash_one(probe);
-                let probe = KeyProbe::<F::Args, K>(probe, PhantomData);
-                match self.store.peek(hash, &probe) {
-                    Some(value) => (Some(value), None),
-                    None if self.fallbacks.load(Relaxed) => (None, K::fallback(&probe.to_key())),
-                    None => (None, None),
-                }
-            })
-            .ok()?;
+        let (found, fallback) = self.keymap.probe(args, &self.config, |probe| {
+            let hash = self.hasher.hash_one(probe);
+            let probe = KeyProbe::<F::Args, K>(probe, PhantomData);
+            match self.store.peek(hash, &probe) {
+                Some(value) => (Some(value), None),
+                None if self.fallbacks.load(Relaxed) => (None, K::fallback(&probe.to_key())),
+                None => (None, None),
+            }
+        })?;
         found.or_else(|| {
             let fallback = fallback?;
             self.store.peek(self.hasher.hash_one(&fallback), &fallback)

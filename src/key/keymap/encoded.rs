@@ -75,9 +75,15 @@ impl EncodedArgs {
     }
 
     /// Whether these are exactly the encoded arguments `encoding`.
-    #[inline]
+    #[inline(always)]
     pub fn is(&self, encoding: &[u8]) -> bool {
-        self.bytes() == Some(encoding)
+        match &self.0 {
+            Repr::Inline { len, bytes } => {
+                usize::from(*len) == encoding.len() && short_eq(bytes, encoding)
+            }
+            Repr::Heap(b) => **b == *encoding,
+            Repr::Digest(_) => false,
+        }
     }
 
     /// The [`HashKey`]: blake3 of the encoding (computed now), or the
@@ -88,6 +94,27 @@ impl EncodedArgs {
             (_, Some(bytes)) => HashKey::of_encoding(bytes),
             (_, None) => unreachable!("only digest-only keys lack bytes"),
         }
+    }
+}
+
+/// Whether the first `b.len()` bytes of `inline` are `b` (`b.len() <=
+/// INLINE`), with a few word compares instead of a `memcmp` call: a hit
+/// compares one key, so the call's overhead would dominate.
+#[inline(always)]
+fn short_eq(inline: &[u8; INLINE], b: &[u8]) -> bool {
+    let n = b.len();
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        // Two overlapping words cover 8..=16 bytes, three 17..=INLINE.
+        17..=INLINE => {
+            word(inline, 0) == word(b, 0)
+                && word(inline, 8) == word(b, 8)
+                && word(inline, n - 8) == word(b, n - 8)
+        }
+        8..=16 => word(inline, 0) == word(b, 0) && word(inline, n - 8) == word(b, n - 8),
+        4..=7 => half(inline, 0) == half(b, 0) && half(inline, n - 4) == half(b, n - 4),
+        _ => inline[..n] == *b,
     }
 }
 

@@ -58,12 +58,15 @@ pub trait Keymap<Args: ?Sized>: Send + Sync + 'static {
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<Self::Key>;
 
     /// Builds the probe for `args` under `config` and hands it to `f`.
+    /// `None` when no key can be built for `args`; [`key`](Keymap::key)
+    /// then says why. (A memo's hit returns through here, so its result
+    /// stays small: no [`Error`](crate::Error) on the way.)
     fn probe<T>(
         &self,
         args: &Args,
         config: &KeyConfig,
         f: impl FnOnce(&Self::Probe) -> T,
-    ) -> Result<T>;
+    ) -> Option<T>;
 
     /// Whether `probe` looks up `memory`.
     fn matches(memory: &Self::Memory, probe: &Self::Probe) -> bool;

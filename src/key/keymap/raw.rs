@@ -45,16 +45,16 @@ where
 
     #[inline]
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<Args> {
-        self.probe(args, config, Args::clone)
+        if !config.is_identity() {
+            return Err(not_identity(config));
+        }
+        Ok(args.clone())
     }
 
     /// The arguments themselves: a hit copies nothing.
     #[inline]
-    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&Args) -> T) -> Result<T> {
-        if !config.is_identity() {
-            return Err(not_identity(config));
-        }
-        Ok(f(args))
+    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&Args) -> T) -> Option<T> {
+        config.is_identity().then(|| f(args))
     }
 
     #[inline]

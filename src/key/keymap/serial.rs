@@ -41,8 +41,8 @@ impl<Args: Serialize + ?Sized> Keymap<Args> for SerialKeymap {
     /// The encoding, in a reused per-thread buffer (a `Vec<u8>` hashes as
     /// its bytes).
     #[inline]
-    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
-        encode::with_encoded_args(args, config, f)
+    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        encode::probe_encoded(args, config, f)
     }
 
     #[inline]

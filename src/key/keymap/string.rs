@@ -40,8 +40,8 @@ impl<Args: Serialize + ?Sized> Keymap<Args> for StringKeymap {
         Ok(positions(args, config)?.to_string())
     }
 
-    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&String) -> T) -> Result<T> {
-        self.key(args, config).map(|key| f(&key))
+    fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&String) -> T) -> Option<T> {
+        self.key(args, config).ok().map(|key| f(&key))
     }
 
     fn matches(memory: &String, probe: &String) -> bool {
