@@ -1,0 +1,172 @@
+//! What a [`Store`](super::Store)'s lock guards: the table and its
+//! entries, the eviction order, the per-stripe logs of hits, and the
+//! Lamport clock that stamps them (see the [store](super) docs).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use hashbrown::HashTable;
+
+use super::super::flight::Flights;
+use crate::policy::{Policy, Slot};
+
+/// A bounded store allocates room for up to this many entries up front.
+pub(super) const PREALLOCATE_MAX: usize = 1 << 16;
+
+/// A stripe's log is replayed once it holds this many touches, if the
+/// eviction order is free.
+pub(super) const LOG_LIMIT: usize = 4096;
+/// A stripe's log is replayed, waiting for the order, at this many touches.
+pub(super) const LOG_CAP: usize = 4 * LOG_LIMIT;
+
+pub(super) struct Entry<K, V> {
+    pub(super) key: K,
+    pub(super) value: V,
+    pub(super) slot: Slot,
+    /// `generation << 1 | dirty`; dirty: computed here, not yet in the archive.
+    pub(super) tag: u32,
+}
+
+impl<K, V> Entry<K, V> {
+    pub(super) fn dirty(&self) -> bool {
+        self.tag & 1 == 1
+    }
+    pub(super) fn set_dirty(&mut self, dirty: bool) {
+        self.tag = (self.tag & !1) | u32::from(dirty);
+    }
+}
+
+/// A recorded hit, replayed into the policy later.
+#[derive(Clone, Copy)]
+pub(super) struct Touch {
+    pub(super) stamp: u64,
+    pub(super) slot: Slot,
+    pub(super) generation: u32,
+}
+
+/// The highest stamp a thread has published: when it replays its own log,
+/// and when it ends. Stamps taken later are above it, so hits made after
+/// another thread's (joined, or seen replaying) replay after them.
+pub(super) static PUBLISHED: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's Lamport clock (shared by all memos: clocks only need to grow).
+pub(super) struct Clock(Cell<u64>);
+
+impl Drop for Clock {
+    fn drop(&mut self) {
+        PUBLISHED.fetch_max(self.0.get(), Relaxed);
+    }
+}
+
+thread_local! {
+    static CLOCK: Clock = const { Clock(Cell::new(0)) };
+}
+
+/// The next stamp: above this thread's last one, the stripe's last one and
+/// the published one.
+#[inline]
+pub(super) fn next_stamp(stripe_clock: &mut u64) -> u64 {
+    CLOCK.with(|clock| {
+        let stamp = clock
+            .0
+            .get()
+            .max(*stripe_clock)
+            .max(PUBLISHED.load(Relaxed))
+            + 1;
+        clock.0.set(stamp);
+        *stripe_clock = stamp;
+        stamp
+    })
+}
+
+/// Where a slot's entry is, and which entry it is (the generation grows
+/// each time the slot passes to a new entry).
+#[derive(Clone, Copy)]
+pub(super) struct SlotMeta {
+    pub(super) hash: u64,
+    pub(super) generation: u32,
+}
+
+/// Counts kept under the whole lock (hits also per stripe, see [`Local`]).
+#[derive(Default, Clone, Copy)]
+pub(super) struct Counts {
+    pub(super) hits: u64,
+    pub(super) misses: u64,
+    pub(super) loads: u64,
+}
+
+/// What readers share, and writers change under the whole lock.
+pub(super) struct Memory<K, V> {
+    pub(super) table: HashTable<Entry<K, V>>,
+    pub(super) flights: Flights<K, V>,
+    pub(super) capacity: Option<usize>,
+    pub(super) counts: Counts,
+}
+
+/// The eviction order: the policy and what it needs to replay touches.
+/// Goes with the whole lock, and has a lock of its own once threads
+/// contend, so that replaying a full log does not stop the readers.
+pub(super) struct Order<P> {
+    pub(super) policy: P,
+    /// Per slot; slots are numbered densely (an evicted entry's slot goes
+    /// to the entry that replaces it).
+    pub(super) slots: Vec<SlotMeta>,
+    /// Scratch space for merging the stripes' logs.
+    pub(super) merged: Vec<Touch>,
+    /// Per slot, the last batch that had a hit on it (see `apply`).
+    pub(super) seen: Vec<u32>,
+    pub(super) batch: u32,
+}
+
+impl<P: Policy> Order<P> {
+    /// Applies `touches` (in stamp order) to the policy, skipping those of
+    /// entries evicted since; leaves `touches` empty.
+    pub(super) fn apply(&mut self, touches: &mut Vec<Touch>) {
+        let first = if P::LAST_HIT_ONLY {
+            self.last_hits(touches)
+        } else {
+            0
+        };
+        for t in touches.drain(..).skip(first) {
+            let meta = self.slots[t.slot as usize];
+            if meta.generation == t.generation {
+                self.policy.on_hit(t.slot);
+            }
+        }
+    }
+}
+
+impl<P> Order<P> {
+    /// Moves the last hit on each slot to the end of `touches`, in order,
+    /// and returns where they start: the earlier hits need no replay.
+    pub(super) fn last_hits(&mut self, touches: &mut [Touch]) -> usize {
+        self.batch = self.batch.wrapping_add(1);
+        if self.batch == 0 {
+            self.seen.fill(0);
+            self.batch = 1;
+        }
+        if self.seen.len() < self.slots.len() {
+            self.seen.resize(self.slots.len(), 0);
+        }
+        let mut first = touches.len();
+        for i in (0..touches.len()).rev() {
+            let t = touches[i];
+            let seen = &mut self.seen[t.slot as usize];
+            if *seen != self.batch {
+                *seen = self.batch;
+                first -= 1;
+                touches[first] = t;
+            }
+        }
+        first
+    }
+}
+
+/// What one stripe guards: the hits its readers made and did not yet
+/// replay.
+#[derive(Default)]
+pub(super) struct Local {
+    pub(super) log: Vec<Touch>,
+    pub(super) clock: u64,
+    pub(super) hits: u64,
+}
