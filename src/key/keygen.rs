@@ -63,8 +63,10 @@ impl<K> KeyGen<K> {
         self
     }
 
-    /// Rounds floats to `tol` decimal places in the key (ties to even;
-    /// negative values round to tens, hundreds, ...).
+    /// Rounds floats to `tol` decimal places in the key, as Python's
+    /// `round(x, tol)` does (the double's exact value, ties to even only on
+    /// exact halves); negative values round to tens, hundreds, ... See
+    /// [`round_float`](crate::key::round_float).
     #[must_use]
     pub fn tol(mut self, tol: i32) -> Self {
         self.config.tol = Some(tol);

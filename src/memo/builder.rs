@@ -157,8 +157,10 @@ impl<K, P, A> MemoBuilder<K, P, A> {
         self
     }
 
-    /// Rounds floats to `tol` decimal places in the key only (ties to even;
-    /// negative values round to tens, hundreds, ...).
+    /// Rounds floats to `tol` decimal places in the key only, as Python's
+    /// `round(x, tol)` does (the double's exact value, ties to even only on
+    /// exact halves: 0.35 → 0.3, 2.5 → 2 with `tol(0)`); negative values
+    /// round to tens, hundreds, ... See [`round_float`](crate::key::round_float).
     pub fn tol(mut self, tol: i32) -> Self {
         self.config.tol = Some(tol);
         self
