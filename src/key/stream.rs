@@ -744,6 +744,13 @@ impl ser::SerializeStruct for TopSeq<'_, '_> {
 }
 
 impl<'b, 'c> Top<'b, 'c> {
+    /// A `u64` argument with masks or typing (kept out of the common path).
+    #[cold]
+    #[inline(never)]
+    fn single_u64(self, v: u64) -> Res {
+        self.single_value(|enc| ser::Serializer::serialize_u64(enc, v))
+    }
+
     /// Starts a single-position key `[1, [` and returns the encoder of the
     /// position, or `None` when position 0 is ignored (the marker is then
     /// already written and the value must not be).
@@ -923,7 +930,7 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
         serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
     }
 
-    #[inline]
+    #[inline(always)]
     fn serialize_u64(self, v: u64) -> Res {
         if self.config.ignore.is_empty() && !self.config.typed {
             // `[1, [v]]` in one store (the most common key).
@@ -931,7 +938,7 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
             put_word(self.buf, SINGLE_HEADER | word << 24, 3 + n);
             return Ok(());
         }
-        self.single_value(|enc| ser::Serializer::serialize_u64(enc, v))
+        self.single_u64(v)
     }
 
     #[inline]
