@@ -113,12 +113,26 @@ fn fill_memo<P: Policy>(builder: MemoBuilder<HashKeymap, P>, n: usize) -> (impl 
     (m, size)
 }
 
+/// The default memo (`HashKeymap`: memory keyed by the encoded arguments)
+/// of `f`, an LRU of `n`, called with keys `0..n`.
+fn fill_default_memo(n: usize) -> (impl Sized, usize) {
+    let m = Memo::builder().lru(n).build(f);
+    for k in 0..n as u64 {
+        m.call(k);
+    }
+    let size = m.info().size;
+    (m, size)
+}
+
 fn main() {
     // Criterion-style arguments are ignored; `--bench` means a real run.
     let bench = std::env::args().any(|a| a == "--bench");
     let n: usize = if bench { 100_000 } else { 10_000 };
 
     let rows = vec![
+        measure("klepto Memo lru (default HashKeymap)", || {
+            fill_default_memo(n)
+        }),
         measure("klepto Memo lru (RawKeymap)", || {
             fill_memo(Memo::builder().lru(n), n)
         }),
@@ -157,13 +171,13 @@ fn main() {
 
     println!("live heap bytes after inserting N = {n} entries u64 -> u64 (capacity N)");
     println!(
-        "{:<30} {:>9} {:>12} {:>12} {:>16}",
+        "{:<38} {:>9} {:>12} {:>12} {:>16}",
         "cache", "entries", "live bytes", "bytes/entry", "overhead/entry"
     );
     for r in &rows {
         let per = r.bytes as f64 / r.entries.max(1) as f64;
         println!(
-            "{:<30} {:>9} {:>12} {:>12.1} {:>16.1}",
+            "{:<38} {:>9} {:>12} {:>12.1} {:>16.1}",
             r.name,
             r.entries,
             r.bytes,
