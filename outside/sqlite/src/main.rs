@@ -9,7 +9,8 @@
 //! then runs 7 rounds, each spawning one process per reader in turn, and
 //! prints the median time per reader and the ratio. `--quick`: 3 rounds of
 //! 1,000 lookups (for CI). `--fill DIR N` then `--child klepto|rusqlite DIR
-//! N`: one reader alone (to profile it).
+//! N`: one reader alone (to profile it); `--child archive DIR N` reads the
+//! same entries through `SqlArchive::get` without a memo.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -87,6 +88,23 @@ fn read(kind: &str, dir: &Path, n: u64) -> u128 {
             for x in 0..n {
                 black_box(f(x));
             }
+        }
+        // The archive alone (no memo): where the memo's share of the time is.
+        "archive" => {
+            use klepto::archive::Archive;
+            let keys = klepto::KeyGen::new();
+            let a: SqlArchive<klepto::keymap::HashKey, Vec<u8>> =
+                SqlArchive::open(dir.join("klepto.db").as_os_str()).expect("open the archive");
+            let a = a.namespaced("value").expect("namespace");
+            let mut kept: HashMap<u64, Vec<u8>> = HashMap::new();
+            for x in 0..n {
+                let v = a
+                    .get(&keys.key(&x).expect("key"))
+                    .expect("get")
+                    .expect("stored");
+                kept.insert(x, v);
+            }
+            black_box(&kept);
         }
         "rusqlite" => {
             let conn = Connection::open(dir.join("baseline.db")).expect("open baseline");
