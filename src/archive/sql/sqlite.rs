@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::dialect::{Dialect, Statements};
 use super::driver::Driver;
@@ -37,7 +39,7 @@ pub(crate) struct SqliteDriver {
     /// One connection kept out of the pool for the common, uncontended
     /// case: taking it is a `try_lock` (about 20 ns) where a pool checkout
     /// costs about 200 ns (a mutex, a condvar and two clock reads).
-    fast: Mutex<Conn>,
+    fast: Mutex<Connection>,
     /// The pool has no connection but `fast` (a memory database): wait
     /// for it instead of the pool.
     single: bool,
@@ -62,7 +64,7 @@ pub(crate) type Conn = PooledConnection<SqliteConnectionManager>;
 
 /// A connection lent by [`Db::conn`]: the fast one or one from the pool.
 pub(crate) enum ConnRef<'a> {
-    Fast(MutexGuard<'a, Conn>),
+    Fast(MutexGuard<'a, Connection>),
     Pooled(Conn),
 }
 
@@ -117,15 +119,16 @@ impl SqliteDriver {
         }
         .database_url();
         let manager = manager.with_init(move |conn| init_connection(conn, durable));
-        // A first connection outside the pool: it reports a precise error at
-        // once (a missing directory, a file that is not a database), where
-        // the pool would retry until its timeout. For a memory database it
-        // also keeps the database alive: the manager holds it.
+        // The first connection, outside the pool: it reports a precise error
+        // at once (a missing directory, a file that is not a database), where
+        // the pool would retry until its timeout, and it stays as the fast
+        // connection (so that opening costs one connection, not two: a
+        // program that starts again pays it before its first result).
         let first = manager
             .connect()
             .map_err(|e| Error::archive(url.clone(), format!("cannot open the database: {e}")))?;
-        drop(first);
         let pool = Pool::builder()
+            .thread_pool(pool_workers())
             .max_size(size)
             .min_idle(Some(0))
             .test_on_check_out(false)
@@ -133,10 +136,9 @@ impl SqliteDriver {
             .max_lifetime(None)
             .connection_timeout(BUSY_TIMEOUT * 3)
             .build_unchecked(manager);
-        let fast = pool.get().map_err(|e| no_connection(&url, e))?;
         Ok(SqliteDriver {
             pool,
-            fast: Mutex::new(fast),
+            fast: Mutex::new(first),
             single: size == 1,
             url,
             name,
@@ -159,6 +161,26 @@ impl SqliteDriver {
             .map(ConnRef::Pooled)
             .map_err(|e| no_connection(&self.url, e))
     }
+}
+
+/// The worker threads every SQLite pool shares (r2d2 opens connections on
+/// them). r2d2 would start three per pool, which costs a program that
+/// starts again more than the connection it opens; SQLite connections open
+/// locally in well under a millisecond, so one thread serves every pool.
+/// (Server pools keep their own: a connect to a server that is down must
+/// not hold up another's.)
+fn pool_workers() -> Arc<ScheduledThreadPool> {
+    static WORKERS: OnceLock<Arc<ScheduledThreadPool>> = OnceLock::new();
+    WORKERS
+        .get_or_init(|| {
+            Arc::new(
+                ScheduledThreadPool::builder()
+                    .num_threads(1)
+                    .thread_name_pattern("klepto-sqlite-{}")
+                    .build(),
+            )
+        })
+        .clone()
 }
 
 /// The error when the pool of the database at `url` lends no connection.
