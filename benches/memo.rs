@@ -3,7 +3,27 @@
 //!
 //! * `hit/*`: the hit path, `u64 -> u64`, 1,000 hot keys pre-populated in a
 //!   capacity of 10,000; every contestant looks up the same pseudo-random
-//!   sequence of hot keys (1,000 lookups per iteration).
+//!   sequence of hot keys (1,000 lookups per iteration). `hit/<arg>/*`: the
+//!   same with the default `HashKeymap` (`klepto_hash`) against the `cached`
+//!   crate's LRU store (`cached`), for arguments `u64`, `(u64, f64)` and a
+//!   32-byte `String` (`string32`).
+//! * `pattern/<pattern>/<peer>`: every peer on every access pattern, each
+//!   call a get-or-compute-and-insert of the same function:
+//!   * `round_robin`: the 1,000 hot keys (pre-populated) called in order,
+//!     round and round (1,000 calls per iteration);
+//!   * `uniform`: uniform random calls over the hot keys (the 1,000-call
+//!     sequence of `hit`, drawn beforehand);
+//!   * `zipf_0.8`, `zipf_1.0`, `zipf_1.2`: 1,000,000 calls drawn beforehand
+//!     from Zipf(s) over 100,000 keys, capacity 10,000, from an empty cache
+//!     (one iteration is one pass); each cache's hit ratio is printed before
+//!     its bench (the LRU peers' are equal).
+//!
+//!   Peers: `klepto_raw` (`RawKeymap`, LRU), `klepto_hash` (the default
+//!   `HashKeymap`, LRU), `quick_cache` (`sync::Cache`), `lru_mutex`
+//!   (`lru::LruCache` behind a `std::sync::Mutex`), `moka` (`sync::Cache`)
+//!   and `cached` (`cached::LruCache` behind a `parking_lot::RwLock`, locked
+//!   for writing around `cache_get` and again around `cache_set`: what
+//!   `#[cached(max_size = N)]` expands to).
 //! * `zipf/*`: 1,000,000 calls with keys drawn from Zipf(s = 1.0) over
 //!   100,000 keys, capacity 10,000, LRU, starting from an empty cache; one
 //!   iteration is one full pass. The hit ratios are printed before the group.
@@ -12,23 +32,30 @@
 //! * `threads/*`: one shared cache hit by 1 and by 2 threads; throughput is
 //!   total calls over wall-clock time.
 //!
-//! Run with `cargo bench --bench memo` (or `-- --quick` for a fast pass).
+//! Run with `cargo bench --bench memo` (or `-- --quick` for a fast pass;
+//! `-- pattern` for the patterns only). `outside/memo` measures the same
+//! patterns from a user's binary (default release profile).
 
+use std::cell::Cell;
+use std::hash::Hash;
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use cached::Cached;
 use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
 use klepto::keymap::{HashKeymap, RawKeymap, SerialKeymap, StringKeymap};
 use klepto::policy::Policy;
 use klepto::{KeyGen, Memo, MemoBuilder};
+use parking_lot::RwLock;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Zipf};
+use serde::Serialize;
 
 /// Capacity of every cache in the `hit`, `zipf` and `threads` groups.
 const CAPACITY: usize = 10_000;
@@ -164,7 +191,357 @@ fn hit(c: &mut Criterion) {
         &hot,
         &seq,
     );
+
+    // The default keymap per argument type, against `cached` keyed by the
+    // same arguments (`f64` is not `Hash`: a `#[cached]` user keys it by its
+    // bits, with `key = "(u64, u64)", convert = ...`).
+    hash_hits(&mut g, "u64", &hot, &seq, f, |&k| k, |&k| f(k));
+    hash_hits(
+        &mut g,
+        "u64_f64",
+        &hot,
+        &seq,
+        |(k, x): (u64, f64)| f(k) as f64 + x,
+        |&(k, x)| (k, x.to_bits()),
+        |&(k, x)| f(k) as f64 + x,
+    );
+    hash_hits(
+        &mut g,
+        "string32",
+        &hot,
+        &seq,
+        |s: String| string_f(&s),
+        String::clone,
+        |s| string_f(s),
+    );
     g.finish();
+}
+
+/// The memoized function of `String` arguments.
+fn string_f(s: &str) -> u64 {
+    s.bytes()
+        .fold(0_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+}
+
+/// An argument of each type made from a `u64` key: the key itself, the
+/// key and half of it as a float, or the key as 32 decimal digits.
+trait FromKey: Clone {
+    fn from_key(k: u64) -> Self;
+}
+
+impl FromKey for u64 {
+    fn from_key(k: u64) -> u64 {
+        k
+    }
+}
+
+impl FromKey for (u64, f64) {
+    fn from_key(k: u64) -> (u64, f64) {
+        (k, k as f64 * 0.5)
+    }
+}
+
+impl FromKey for String {
+    fn from_key(k: u64) -> String {
+        format!("{k:032}")
+    }
+}
+
+/// `hit/<arg>/klepto_hash` and `hit/<arg>/cached`: a default-keymap memo of
+/// `func` and a `cached` LRU keyed by `key(args)`, both pre-populated with
+/// the hot keys, called on the `seq` of hot keys. Every call takes its
+/// arguments by value (a clone at the call site, the same for both).
+fn hash_hits<A, R, K>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    arg: &str,
+    hot: &[u64],
+    seq: &[u64],
+    func: impl Fn(A) -> R + Send + Sync,
+    key: impl Fn(&A) -> K,
+    compute: impl Fn(&A) -> R,
+) where
+    A: FromKey + Serialize + 'static,
+    R: Clone + Send + 'static,
+    K: Hash + Eq + Clone,
+{
+    let hot: Vec<A> = hot.iter().map(|&k| A::from_key(k)).collect();
+    let args: Vec<A> = seq.iter().map(|&k| A::from_key(k)).collect();
+
+    let memo = Memo::builder().lru(CAPACITY).build(func);
+    for a in &hot {
+        memo.call(a.clone());
+    }
+    g.bench_function(format!("{arg}/klepto_hash"), |b| {
+        b.iter(|| {
+            for a in &args {
+                black_box(memo.call(black_box(a.clone())));
+            }
+        })
+    });
+    assert_eq!(memo.info().misses, HOT as u64, "{arg}: every lookup a hit");
+    drop(memo);
+
+    let cache = cached_lru::<K, R>(CAPACITY);
+    let call = |a: A| cached_call(&cache, key(&a), || compute(&a));
+    for a in &hot {
+        call(a.clone());
+    }
+    g.bench_function(format!("{arg}/cached"), |b| {
+        b.iter(|| {
+            for a in &args {
+                black_box(call(black_box(a.clone())));
+            }
+        })
+    });
+    assert_eq!(
+        cache.read().cache_size(),
+        HOT,
+        "{arg}: cached holds the hot keys"
+    );
+}
+
+/// A `cached` LRU store as `#[cached(max_size = cap)]` declares it.
+fn cached_lru<K: Hash + Eq + Clone, V>(cap: usize) -> RwLock<cached::LruCache<K, V>> {
+    RwLock::new(cached::LruCache::new(cap))
+}
+
+/// One call of a `#[cached(max_size = N)]` function, as the macro expands
+/// it: the write lock around `cache_get` (an LRU hit moves the entry), and
+/// on a miss the value computed without the lock, then the write lock
+/// again around `cache_set`.
+#[inline]
+fn cached_call<K: Hash + Eq + Clone, V: Clone>(
+    cache: &RwLock<cached::LruCache<K, V>>,
+    key: K,
+    compute: impl FnOnce() -> V,
+) -> V {
+    {
+        let mut c = cache.write();
+        if let Some(v) = Cached::cache_get(&mut *c, &key) {
+            return v.clone();
+        }
+    }
+    let v = compute();
+    Cached::cache_set(&mut *cache.write(), key, v.clone());
+    v
+}
+
+// ------------------------------------------------------------ patterns
+
+/// One access pattern of the `pattern` groups.
+struct Pattern {
+    name: &'static str,
+    /// The calls of one iteration.
+    seq: Vec<u64>,
+    /// Keys called before timing (the hot keys), or none: then every
+    /// iteration starts from an empty cache.
+    prefill: Vec<u64>,
+}
+
+/// `ZIPF_CALLS` keys drawn from Zipf(s) over `ZIPF_KEYS` keys.
+fn zipf_keys(s: f64) -> Vec<u64> {
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let dist = Zipf::new(ZIPF_KEYS, s).expect("valid Zipf parameters");
+    // Zipf samples ranks in [1, n]; the key is the rank minus one.
+    (0..ZIPF_CALLS)
+        .map(|_| dist.sample(&mut rng) as u64 - 1)
+        .collect()
+}
+
+/// A peer with a count of the calls that computed `f` (klepto memos count
+/// their own).
+struct Counted<C> {
+    cache: C,
+    misses: Cell<u64>,
+}
+
+impl<C> Counted<C> {
+    fn new(cache: C) -> Self {
+        Counted {
+            cache,
+            misses: Cell::new(0),
+        }
+    }
+
+    /// A miss: computes `f(k)`.
+    #[inline]
+    fn miss(&self, k: u64) -> u64 {
+        self.misses.set(self.misses.get() + 1);
+        f(k)
+    }
+}
+
+/// Benchmarks `pattern/<pattern>/<name>`: the cache made by `new` (then
+/// called with the pattern's prefill) answering the pattern's calls with
+/// `call`; `misses` tells how many calls computed `f` so far. A pattern
+/// without prefill first makes one untimed pass and prints the hit ratio.
+fn peer<C>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    p: &Pattern,
+    name: &str,
+    new: impl Fn() -> C,
+    call: impl Fn(&C, u64) -> u64,
+    misses: impl Fn(&C) -> u64,
+) {
+    if p.prefill.is_empty() {
+        let cache = new();
+        for &k in &p.seq {
+            black_box(call(&cache, k));
+        }
+        let hits = p.seq.len() as u64 - misses(&cache);
+        eprintln!(
+            "pattern/{}/{name}: hit ratio {:.4} ({hits} hits of {} calls)",
+            p.name,
+            hits as f64 / p.seq.len() as f64,
+            p.seq.len()
+        );
+        // Building and dropping the cache are outside the timing (the
+        // routine returns the cache).
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                &new,
+                |cache| {
+                    for &k in &p.seq {
+                        black_box(call(&cache, k));
+                    }
+                    cache
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    } else {
+        let cache = new();
+        for &k in &p.prefill {
+            call(&cache, k);
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for &k in &p.seq {
+                    black_box(call(&cache, black_box(k)));
+                }
+            })
+        });
+        assert_eq!(
+            misses(&cache),
+            p.prefill.len() as u64,
+            "pattern/{}/{name}: every call a hit",
+            p.name
+        );
+    }
+}
+
+fn pattern(c: &mut Criterion) {
+    let (hot, uniform) = hot_keys();
+    let mut patterns = vec![
+        Pattern {
+            name: "round_robin",
+            seq: hot.clone(),
+            prefill: hot.clone(),
+        },
+        Pattern {
+            name: "uniform",
+            seq: uniform,
+            prefill: hot,
+        },
+    ];
+    for (name, s) in [("zipf_0.8", 0.8), ("zipf_1.0", 1.0), ("zipf_1.2", 1.2)] {
+        patterns.push(Pattern {
+            name,
+            seq: zipf_keys(s),
+            prefill: Vec::new(),
+        });
+    }
+
+    for p in &patterns {
+        let mut g = c.benchmark_group(format!("pattern/{}", p.name));
+        g.throughput(Throughput::Elements(p.seq.len() as u64));
+        g.warm_up_time(Duration::from_secs(1));
+        if p.prefill.is_empty() {
+            // One iteration is a whole pass (up to 0.6 s for moka): the
+            // same number of passes per sample keeps the run short.
+            g.sampling_mode(SamplingMode::Flat);
+            g.sample_size(10);
+            g.measurement_time(Duration::from_secs(3));
+        } else {
+            g.measurement_time(Duration::from_secs(2));
+        }
+
+        peer(
+            &mut g,
+            p,
+            "klepto_raw",
+            || {
+                Memo::builder()
+                    .lru(CAPACITY)
+                    .keymap(RawKeymap::new())
+                    .build(f)
+            },
+            |m, k| m.call(k),
+            |m| m.info().misses,
+        );
+        peer(
+            &mut g,
+            p,
+            "klepto_hash",
+            || Memo::builder().lru(CAPACITY).build(f),
+            |m, k| m.call(k),
+            |m| m.info().misses,
+        );
+        peer(
+            &mut g,
+            p,
+            "quick_cache",
+            || Counted::new(quick_cache::sync::Cache::<u64, u64>::new(CAPACITY)),
+            |c, k| {
+                c.cache.get(&k).unwrap_or_else(|| {
+                    let v = c.miss(k);
+                    c.cache.insert(k, v);
+                    v
+                })
+            },
+            |c| c.misses.get(),
+        );
+        peer(
+            &mut g,
+            p,
+            "lru_mutex",
+            || Counted::new(lru_cache(CAPACITY)),
+            |c, k| {
+                let mut l = c.cache.lock().unwrap();
+                if let Some(&v) = l.get(&k) {
+                    v
+                } else {
+                    let v = c.miss(k);
+                    l.put(k, v);
+                    v
+                }
+            },
+            |c| c.misses.get(),
+        );
+        peer(
+            &mut g,
+            p,
+            "moka",
+            || Counted::new(moka::sync::Cache::<u64, u64>::new(CAPACITY as u64)),
+            |c, k| {
+                c.cache.get(&k).unwrap_or_else(|| {
+                    let v = c.miss(k);
+                    c.cache.insert(k, v);
+                    v
+                })
+            },
+            |c| c.misses.get(),
+        );
+        peer(
+            &mut g,
+            p,
+            "cached",
+            || Counted::new(cached_lru::<u64, u64>(CAPACITY)),
+            |c, k| cached_call(&c.cache, k, || c.miss(k)),
+            |c| c.misses.get(),
+        );
+        g.finish();
+    }
 }
 
 /// One get-or-insert on an `lru::LruCache` behind a mutex; returns the
@@ -377,5 +754,5 @@ fn threads(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hit, zipf, hashkey, threads);
+criterion_group!(benches, hit, pattern, zipf, hashkey, threads);
 criterion_main!(benches);
