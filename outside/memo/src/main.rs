@@ -199,7 +199,9 @@ fn hot_keys() -> Vec<u64> {
 /// `n` keys drawn uniformly from `hot`.
 fn uniform_keys(hot: &[u64], n: usize) -> Vec<u64> {
     let mut rng = StdRng::seed_from_u64(SEED ^ 1);
-    (0..n).map(|_| hot[rng.random_range(0..hot.len())]).collect()
+    (0..n)
+        .map(|_| hot[rng.random_range(0..hot.len())])
+        .collect()
 }
 
 /// `n` keys drawn from Zipf(s) over `ZIPF_KEYS` keys.
