@@ -22,10 +22,12 @@ pub mod keymap;
 mod config;
 mod describe;
 mod float;
+mod format;
 mod keygen;
 mod positions;
 mod ser;
 mod stream;
+mod tree;
 mod value;
 
 pub use config::{Ignore, KeyConfig};

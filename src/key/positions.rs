@@ -3,11 +3,14 @@
 
 use std::fmt;
 
+use rmp::encode as mp;
 use serde::ser::{self as ser, Serialize};
 
 use super::config::{Ignore, KeyConfig};
 use super::float::round_float;
+use super::format::{len32, write_err, write_key_header, write_str};
 use super::ser::{sort_map, SerError, ValueSerializer};
+use super::tree::encode_value_into;
 use super::value::{write_tuple, Value};
 use crate::{Error, Result};
 
@@ -78,7 +81,7 @@ impl Positions {
     /// [`SerialKeymap`](crate::keymap::SerialKeymap) key); the format is
     /// described in the [`encode`](super::encode) module.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        super::encode::encode_positions(self)
+        encode_positions(self)
     }
 }
 
@@ -498,6 +501,29 @@ fn round_deep(v: &mut Value, t: i32) -> bool {
         | Value::Str(_)
         | Value::Bytes(_) => false,
     }
+}
+
+/// Writes the whole key of `positions` (schema version, positions, and the
+/// typed argument name if any) to `buf`.
+pub(crate) fn encode_positions_into(p: &Positions, buf: &mut Vec<u8>) -> Result<()> {
+    let name = p.type_name();
+    write_key_header(buf, name.is_some())?;
+    let values = p.values();
+    mp::write_array_len(buf, len32(values.len(), "argument list")?).map_err(write_err)?;
+    for v in values {
+        encode_value_into(v, buf)?;
+    }
+    if let Some(n) = name {
+        write_str(buf, n)?;
+    }
+    Ok(())
+}
+
+/// The canonical bytes of `positions`: see the [module docs](self).
+pub(crate) fn encode_positions(p: &Positions) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(32);
+    encode_positions_into(p, &mut buf)?;
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
-use super::encode::encode_value_into;
+use super::tree::encode_value_into;
 use super::value::Value;
 
 /// The serializer's error: carries the reason; becomes
