@@ -21,9 +21,9 @@
 //!   Peers: `klepto_raw` (`RawKeymap`, LRU), `klepto_hash` (the default
 //!   `HashKeymap`, LRU), `quick_cache` (`sync::Cache`), `lru_mutex`
 //!   (`lru::LruCache` behind a `std::sync::Mutex`), `moka` (`sync::Cache`)
-//!   and `cached` (`cached::LruCache` behind a `parking_lot::RwLock`, locked
+//!   and `cached` (`cached::SizedCache` behind a `parking_lot::RwLock`, locked
 //!   for writing around `cache_get` and again around `cache_set`: what
-//!   `#[cached(max_size = N)]` expands to).
+//!   `#[cached(size = N)]` expands to).
 //! * `zipf/*`: 1,000,000 calls with keys drawn from Zipf(s = 1.0) over
 //!   100,000 keys, capacity 10,000, LRU, starting from an empty cache; one
 //!   iteration is one full pass. The hit ratios are printed before the group.
@@ -300,18 +300,18 @@ fn hash_hits<A, R, K>(
     );
 }
 
-/// A `cached` LRU store as `#[cached(max_size = cap)]` declares it.
-fn cached_lru<K: Hash + Eq + Clone, V>(cap: usize) -> RwLock<cached::LruCache<K, V>> {
-    RwLock::new(cached::LruCache::new(cap))
+/// A `cached` LRU store as `#[cached(size = cap)]` declares it.
+fn cached_lru<K: Hash + Eq + Clone, V>(cap: usize) -> RwLock<cached::SizedCache<K, V>> {
+    RwLock::new(cached::SizedCache::with_size(cap))
 }
 
-/// One call of a `#[cached(max_size = N)]` function, as the macro expands
+/// One call of a `#[cached(size = N)]` function, as the macro expands
 /// it: the write lock around `cache_get` (an LRU hit moves the entry), and
 /// on a miss the value computed without the lock, then the write lock
 /// again around `cache_set`.
 #[inline]
 fn cached_call<K: Hash + Eq + Clone, V: Clone>(
-    cache: &RwLock<cached::LruCache<K, V>>,
+    cache: &RwLock<cached::SizedCache<K, V>>,
     key: K,
     compute: impl FnOnce() -> V,
 ) -> V {

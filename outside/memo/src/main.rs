@@ -10,8 +10,8 @@
 //! * `quick_cache`: `quick_cache::sync::Cache`, `get` then `insert`;
 //! * `lru_mutex`: `lru::LruCache` behind a `std::sync::Mutex`;
 //! * `moka`: `moka::sync::Cache`, `get` then `insert`;
-//! * `cached`: `cached::LruCache` behind a `parking_lot::RwLock`, written
-//!   the way `#[cached(max_size = N)]` expands: the write lock around
+//! * `cached`: `cached::SizedCache` behind a `parking_lot::RwLock`, written
+//!   the way `#[cached(size = N)]` expands: the write lock around
 //!   `cache_get`, and on a miss `f` outside the lock, then the write lock
 //!   around `cache_set`.
 //!
@@ -237,18 +237,18 @@ impl<C> Counted<C> {
     }
 }
 
-/// A `cached` LRU store as `#[cached(max_size = cap)]` declares it.
-fn cached_lru<K: Hash + Eq + Clone, V>(cap: usize) -> RwLock<cached::LruCache<K, V>> {
-    RwLock::new(cached::LruCache::new(cap))
+/// A `cached` LRU store as `#[cached(size = cap)]` declares it.
+fn cached_lru<K: Hash + Eq + Clone, V>(cap: usize) -> RwLock<cached::SizedCache<K, V>> {
+    RwLock::new(cached::SizedCache::with_size(cap))
 }
 
-/// One call of a `#[cached(max_size = N)]` function, as the macro expands
+/// One call of a `#[cached(size = N)]` function, as the macro expands
 /// it: the write lock around `cache_get` (an LRU hit moves the entry), and
 /// on a miss the value computed without the lock, then the write lock
 /// again around `cache_set`.
 #[inline]
 fn cached_call<K: Hash + Eq + Clone, V: Clone>(
-    cache: &RwLock<cached::LruCache<K, V>>,
+    cache: &RwLock<cached::SizedCache<K, V>>,
     key: K,
     compute: impl FnOnce() -> V,
 ) -> V {
@@ -606,7 +606,7 @@ fn memory(n: usize) {
             }),
         ),
         (
-            "cached: LruCache behind an RwLock",
+            "cached: SizedCache behind an RwLock",
             heap_of(|| {
                 let c = cached_lru::<u64, u64>(n);
                 for k in 0..n as u64 {
