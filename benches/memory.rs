@@ -15,7 +15,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use klepto::keymap::{HashKeymap, RawKeymap};
+use klepto::keymap::{Keymap, RawKeymap};
 use klepto::policy::Policy;
 use klepto::{Memo, MemoBuilder};
 
@@ -102,21 +102,13 @@ fn measure<C>(name: &'static str, fill: impl FnOnce() -> (C, usize)) -> Row {
     }
 }
 
-/// Builds the memo of `f` configured by `builder` (with raw keys) and calls
-/// it with keys `0..n`; returns it with the number of entries it holds.
-fn fill_memo<P: Policy>(builder: MemoBuilder<HashKeymap, P>, n: usize) -> (impl Sized, usize) {
-    let m = builder.keymap(RawKeymap::new()).build(f);
-    for k in 0..n as u64 {
-        m.call(k);
-    }
-    let size = m.info().size;
-    (m, size)
-}
-
-/// The default memo (`HashKeymap`: memory keyed by the encoded arguments)
-/// of `f`, an LRU of `n`, called with keys `0..n`.
-fn fill_default_memo(n: usize) -> (impl Sized, usize) {
-    let m = Memo::builder().lru(n).build(f);
+/// Builds the memo of `f` configured by `builder` and calls it with keys
+/// `0..n`; returns it with the number of entries it holds.
+fn fill_memo<K: Keymap<u64>, P: Policy>(
+    builder: MemoBuilder<K, P>,
+    n: usize,
+) -> (impl Sized, usize) {
+    let m = builder.build(f);
     for k in 0..n as u64 {
         m.call(k);
     }
@@ -131,16 +123,16 @@ fn main() {
 
     let rows = vec![
         measure("klepto Memo lru (default HashKeymap)", || {
-            fill_default_memo(n)
-        }),
-        measure("klepto Memo lru (RawKeymap)", || {
             fill_memo(Memo::builder().lru(n), n)
         }),
+        measure("klepto Memo lru (RawKeymap)", || {
+            fill_memo(Memo::builder().lru(n).keymap(RawKeymap::new()), n)
+        }),
         measure("klepto Memo lfu (RawKeymap)", || {
-            fill_memo(Memo::builder().lfu(n), n)
+            fill_memo(Memo::builder().lfu(n).keymap(RawKeymap::new()), n)
         }),
         measure("klepto Memo inf (RawKeymap)", || {
-            fill_memo(Memo::builder().inf(), n)
+            fill_memo(Memo::builder().inf().keymap(RawKeymap::new()), n)
         }),
         measure("lru::LruCache", || {
             let mut c = lru::LruCache::new(NonZeroUsize::new(n).expect("n > 0"));

@@ -127,7 +127,7 @@ where
             };
             buf.clear();
             if stream::encode_top(args, config, &mut buf).is_err() {
-                encode_reference(args, config, &mut buf)?;
+                encode_reference(args, config, &mut buf).ok()?;
             }
             let t = f(&buf);
             if buf.capacity() > 64 * 1024 {
@@ -162,8 +162,7 @@ fn encode_args_into<A: Serialize + ?Sized>(
     if stream::encode_top(args, config, buf).is_ok() {
         return Ok(());
     }
-    buf.clear();
-    encode_reference_into(args, config, buf)
+    encode_reference(args, config, buf)
 }
 
 /// Clears `buf` and writes the key of `args` by the reference path (rare:
@@ -174,9 +173,9 @@ fn encode_reference<A: Serialize + ?Sized>(
     args: &A,
     config: &KeyConfig,
     buf: &mut Vec<u8>,
-) -> Option<()> {
+) -> Result<()> {
     buf.clear();
-    encode_reference_into(args, config, buf).ok()
+    encode_reference_into(args, config, buf)
 }
 
 /// The reference path: [`positions`], then the encoding of the positions.
