@@ -11,6 +11,13 @@
 //! * `memo_load_100k/sql`: opening the SQLite archive and `Memo::load` of
 //!   those 100,000 entries.
 //! * `dir_insert/*`: one `DirArchive::insert` with and without durability.
+//! * `file_fill/<archive>/<n>`: a write-through memo computing `n` distinct
+//!   results (1,000 / 10,000 / 100,000) into a fresh `FileArchive` and a
+//!   fresh `SqlArchive`, one write per result; reported per result, so a
+//!   constant time per entry shows as equal figures across `n`. `file` is
+//!   `durable(false)` against SQLite's default `synchronous=NORMAL` (neither
+//!   syncs per write); `*_durable` syncs every write (`fdatasync` against
+//!   `?durable=true`, `synchronous=FULL`), at 1,000 only.
 //!
 //! After criterion, a latency table gives ops/s, p50 and p99 per single
 //! operation over 20,000 timed operations each.
@@ -213,6 +220,65 @@ fn bulk(c: &mut Criterion) {
     g.finish();
 }
 
+/// A write-through memo over archive `a`.
+fn write_through<A: Archive<HashKey, Vec<u8>>>(a: A) -> BulkMemo<A> {
+    Memo::builder()
+        .inf()
+        .write_through()
+        .archive(a)
+        .build(value as fn(u64) -> Vec<u8>)
+}
+
+/// Times `n` first calls of a write-through memo over a fresh archive
+/// opened by `open` in a new temporary directory (set-up and drop untimed).
+fn bench_fill<A: Archive<HashKey, Vec<u8>>>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    n: u64,
+    open: impl Fn(&Path) -> A,
+) {
+    g.throughput(criterion::Throughput::Elements(n));
+    g.bench_function(criterion::BenchmarkId::new(name, n), |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("temp dir");
+                (write_through(open(dir.path())), dir)
+            },
+            |(memo, dir)| {
+                for x in 0..n {
+                    black_box(memo.call(x));
+                }
+                assert_eq!(memo.info().errors, 0);
+                (memo, dir)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
+fn file_fill(c: &mut Criterion) {
+    let mut g = c.benchmark_group("file_fill");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    let file = |dir: &Path| FileArchive::open(dir.join("fill.msgpack")).expect("open");
+    let sql = |dir: &Path, params: &str| {
+        let url = format!(
+            "sqlite://{}?table=fill{params}",
+            dir.join("fill.db").display()
+        );
+        SqlArchive::open(url).expect("open")
+    };
+    for n in [1_000, 10_000, 100_000] {
+        bench_fill(&mut g, "file", n, |dir| file(dir).durable(false));
+        bench_fill(&mut g, "sql", n, |dir| sql(dir, ""));
+    }
+    bench_fill(&mut g, "file_durable", 1_000, file);
+    bench_fill(&mut g, "sql_durable", 1_000, |dir| {
+        sql(dir, "&durable=true")
+    });
+    g.finish();
+}
+
 fn dir_inserts(c: &mut Criterion) {
     let mut g = c.benchmark_group("dir_insert");
     g.measurement_time(Duration::from_secs(3));
@@ -327,6 +393,7 @@ fn main() {
     sql_ops(&mut c);
     bulk(&mut c);
     dir_inserts(&mut c);
+    file_fill(&mut c);
     c.final_summary();
     // The table takes a while: only in a full run, not with a filter.
     if std::env::args().skip(1).all(|a| a.starts_with('-')) {

@@ -88,9 +88,12 @@ fn write_temp(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<
     Ok(tmp)
 }
 
+/// Random characters after the prefix of a temporary file's name.
+const TMP_RANDOM: usize = 6;
+
 fn new_temp(path: &Path, prefix: &str) -> Result<NamedTempFile> {
     let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix);
+    builder.prefix(prefix).rand_bytes(TMP_RANDOM);
     // Archive files are ordinary files (0666 minus the umask), not the
     // owner-only 0600 of a temporary file, so other users can share them.
     #[cfg(unix)]
@@ -99,6 +102,50 @@ fn new_temp(path: &Path, prefix: &str) -> Result<NamedTempFile> {
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(parent_dir(path)).map_err(io_err(path))
+}
+
+/// Whether `name` is a temporary file written for `prefix`: the prefix and
+/// exactly the random characters, so that another archive whose name
+/// starts the same way (`memo.msgpack.tmp-x.msgpack`) is never taken for one.
+fn is_temp_of(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == TMP_RANDOM && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// The temporary files next to `path` written for `prefix` (see [`stage`]).
+fn temps(path: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(parent_dir(path)) else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let entry = entry.ok()?;
+        let name = entry.file_name();
+        is_temp_of(name.to_str()?, prefix).then(|| entry.path())
+    })
+    .collect()
+}
+
+/// Whether temporary files written for `prefix` lie next to `path`.
+pub(crate) fn has_stale_temps(path: &Path, prefix: &str) -> bool {
+    !temps(path, prefix).is_empty()
+}
+
+/// Removes the temporary files written for `prefix` next to `path`. Call
+/// only under the exclusive lock that every writer of those files holds
+/// while one exists: then each one found was left by a writer that died.
+/// Failures are logged, not returned: litter is no reason to fail a write.
+pub(crate) fn remove_stale_temps(path: &Path, prefix: &str) {
+    for temp in temps(path, prefix) {
+        match std::fs::remove_file(&temp) {
+            Ok(()) => log::info!(
+                "klepto: removed {}, left by a writer that died",
+                temp.display()
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("klepto: cannot remove {}: {e}", temp.display()),
+        }
+    }
 }
 
 /// An advisory lock held on a lock file until dropped.
@@ -198,6 +245,22 @@ mod tests {
             Error::Io { path: p, .. } => assert_eq!(p, path),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn stale_temps_are_found_by_exact_name_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memo.msgpack");
+        let prefix = ".memo.msgpack.tmp-";
+        let ours = new_temp(&path, prefix).unwrap().into_temp_path();
+        let ours = ours.keep().unwrap();
+        let other = dir.path().join(".memo.msgpack.tmp-x.msgpack.tmp-abcdef");
+        std::fs::write(&other, b"another archive's temp").unwrap();
+        std::fs::write(&path, b"the archive").unwrap();
+        assert!(has_stale_temps(&path, prefix));
+        remove_stale_temps(&path, prefix);
+        assert!(!ours.exists() && other.exists() && path.exists());
+        assert!(!has_stale_temps(&path, prefix));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::archive::fs::assert_corrupt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 fn open<V>(path: &Path) -> FileArchive<u64, V>
 where
@@ -326,4 +326,168 @@ fn unencodable_values_leave_the_file_and_the_handle_consistent() {
     assert_eq!(std::fs::read(&path).unwrap(), before);
     assert_eq!(a.len().unwrap(), 1);
     assert_eq!(a.get(&2).unwrap(), None);
+}
+
+/// The byte length of the file at `path`.
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+#[test]
+fn a_write_appends_one_record_and_a_new_handle_replays_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.msgpack");
+    let a: FileArchive<u64, String> = open(&path);
+    a.insert(0, "first".into()).unwrap();
+    let first = size(&path);
+    let b: FileArchive<u64, String> = open(&path);
+    let mut grown = Vec::new();
+    for i in 1..200 {
+        let before = size(&path);
+        a.insert(i, format!("value {i}")).unwrap();
+        grown.push(size(&path) - before);
+        // The other handle catches up on the new records only.
+        assert_eq!(b.get(&i).unwrap(), Some(format!("value {i}")));
+    }
+    // Each write adds one small record: the cost does not grow with the file.
+    assert!(grown.iter().all(|&g| g > 0 && g < 80), "{grown:?}");
+    assert!(size(&path) > first);
+    assert_eq!(b.remove(&5).unwrap().as_deref(), Some("value 5"));
+    let c: FileArchive<u64, String> = open(&path);
+    assert_eq!(c.len().unwrap(), 199);
+    assert_eq!(c.get(&5).unwrap(), None);
+    assert_eq!(a.get(&5).unwrap(), None);
+    assert_eq!(c.get(&199).unwrap().as_deref(), Some("value 199"));
+}
+
+#[test]
+fn the_log_is_compacted_when_it_outgrows_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.msgpack");
+    let a: FileArchive<u64, Vec<u8>> = open(&path);
+    let reader: FileArchive<u64, Vec<u8>> = open(&path);
+    // Overwrite 10 keys with 1 KiB values: the live data stays ~10 KiB.
+    for i in 0..2_000_u64 {
+        a.insert(i % 10, vec![i as u8; 1024]).unwrap();
+        if i % 97 == 0 {
+            assert_eq!(reader.get(&(i % 10)).unwrap(), Some(vec![i as u8; 1024]));
+        }
+    }
+    // Log bytes stay within max(snapshot, 256 KiB), so the file stays small.
+    assert!(size(&path) < 2 * 256 * 1024 + 64 * 1024, "{}", size(&path));
+    let b: FileArchive<u64, Vec<u8>> = open(&path);
+    assert_eq!(b.len().unwrap(), 10);
+    for k in 0..10 {
+        let last = 1_990 + k;
+        assert_eq!(b.get(&k).unwrap(), Some(vec![last as u8; 1024]));
+        assert_eq!(reader.get(&k).unwrap(), Some(vec![last as u8; 1024]));
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "file and lock only"
+    );
+}
+
+/// An archive of 3 entries written as 1 snapshot and 2 appended records;
+/// returns the file's bytes and the offset where the last record starts.
+fn three_entries(path: &Path) -> (Vec<u8>, usize) {
+    let a: FileArchive<u64, String> = open(path);
+    a.insert(1, "one".into()).unwrap();
+    a.insert(2, "two".into()).unwrap();
+    let last = size(path) as usize;
+    a.insert(3, "three".into()).unwrap();
+    (std::fs::read(path).unwrap(), last)
+}
+
+#[test]
+fn a_torn_last_record_is_ignored_and_cut_off_by_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.msgpack");
+    let (whole, last) = three_entries(&path);
+    for cut in [last + 1, last + 15, last + 17, whole.len() - 1] {
+        std::fs::write(&path, &whole[..cut]).unwrap();
+        let a: FileArchive<u64, String> = open(&path);
+        assert_eq!(a.len().unwrap(), 2, "cut {cut}");
+        assert_eq!(a.get(&3).unwrap(), None);
+        // The next write cuts the torn bytes off before appending.
+        a.insert(4, "four".into()).unwrap();
+        let b: FileArchive<u64, String> = open(&path);
+        let got = sorted(b.iter().unwrap());
+        assert_eq!(
+            got,
+            [(1, "one".into()), (2, "two".into()), (4, "four".into())]
+        );
+    }
+    // Zeros where a crash extended the file without its data: torn too.
+    let mut zeros = whole[..last].to_vec();
+    zeros.resize(last + 100, 0);
+    std::fs::write(&path, &zeros).unwrap();
+    assert_eq!(open::<String>(&path).len().unwrap(), 2);
+}
+
+#[test]
+fn a_damaged_record_is_corrupt_and_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.msgpack");
+    let (whole, last) = three_entries(&path);
+    // Damage in the middle record, and in the last record at full length:
+    // both were acknowledged writes, so neither is dropped as torn.
+    for at in [last - 3, last + 4, last + 20, whole.len() - 2] {
+        let mut bad = whole.clone();
+        bad[at] ^= 0x10;
+        check_corrupt::<String>(&path, &bad);
+    }
+    // A whole record of another key type.
+    let mut bad = whole[..last].to_vec();
+    layout::push_frame(&mut bad, &codec::remove_record(&"not a u64").unwrap());
+    check_corrupt::<String>(&path, &bad);
+}
+
+#[test]
+fn a_file_from_an_earlier_version_is_read_and_rewritten_in_the_log_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.msgpack");
+    let entries: Entries<u64, String> = (0..5)
+        .map(|i| (i, (format!("v{i}"), Some(vec![i as u8]))))
+        .collect();
+    let value = crate::archive::envelope::to_msgpack(&codec::EntriesRef(&entries), "t").unwrap();
+    let legacy = crate::archive::envelope::Envelope {
+        key: None,
+        args: None,
+        value: &value,
+    }
+    .encode();
+    std::fs::write(&path, &legacy).unwrap();
+    let a: FileArchive<u64, String> = open(&path);
+    assert_eq!(a.len().unwrap(), 5);
+    assert_eq!(a.args(&3).unwrap(), Some(vec![3]));
+    a.insert(5, "v5".into()).unwrap();
+    assert!(std::fs::read(&path).unwrap().starts_with(&layout::MAGIC));
+    let b: FileArchive<u64, String> = open(&path);
+    assert_eq!(b.len().unwrap(), 6);
+    assert_eq!(b.get(&0).unwrap().as_deref(), Some("v0"));
+}
+
+#[test]
+fn temporary_files_left_by_dead_writers_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["m.msgpack", "m.json"] {
+        let path = dir.path().join(name);
+        open::<u64>(&path).insert(1, 1).unwrap();
+        let litter: Vec<PathBuf> = ["abc123", "ZZZ999"]
+            .iter()
+            .map(|r| dir.path().join(format!(".{name}.tmp-{r}")))
+            .collect();
+        for l in &litter {
+            std::fs::write(l, b"half a snapshot").unwrap();
+        }
+        // Not ours: a longer name that merely starts like our temp files.
+        let neighbour = dir.path().join(format!(".{name}.tmp-abc123.x"));
+        std::fs::write(&neighbour, b"x").unwrap();
+        let a = open::<u64>(&path);
+        assert!(litter.iter().all(|l| !l.exists()));
+        assert!(neighbour.exists());
+        assert_eq!(a.get(&1).unwrap(), Some(1));
+    }
 }
