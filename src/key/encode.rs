@@ -52,7 +52,6 @@ use std::cell::RefCell;
 use serde::Serialize;
 
 pub use super::format::SCHEMA_VERSION;
-use super::positions::{encode_positions_into, positions};
 use super::stream;
 use super::KeyConfig;
 use crate::{Error, Result};
@@ -126,9 +125,7 @@ where
                 return with_fresh_buffer(args, config, f);
             };
             buf.clear();
-            if stream::encode_top(args, config, &mut buf).is_err() {
-                encode_reference(args, config, &mut buf).ok()?;
-            }
+            stream::encode_top(args, config, &mut buf).ok()?;
             let t = f(&buf);
             if buf.capacity() > 64 * 1024 {
                 // Do not keep a huge buffer alive after one huge key.
@@ -151,39 +148,12 @@ where
     Some(f(&buf))
 }
 
-/// Clears `buf` and writes the key of `args` into it: the streaming fast
-/// path, or, when it gives up, the reference path (positions, then encode).
+/// Clears `buf` and writes the key of `args` into it.
 fn encode_args_into<A: Serialize + ?Sized>(
     args: &A,
     config: &KeyConfig,
     buf: &mut Vec<u8>,
 ) -> Result<()> {
     buf.clear();
-    if stream::encode_top(args, config, buf).is_ok() {
-        return Ok(());
-    }
-    encode_reference(args, config, buf)
-}
-
-/// Clears `buf` and writes the key of `args` by the reference path (rare:
-/// the fast path gave up, usually on an error the reference path words).
-#[cold]
-#[inline(never)]
-fn encode_reference<A: Serialize + ?Sized>(
-    args: &A,
-    config: &KeyConfig,
-    buf: &mut Vec<u8>,
-) -> Result<()> {
-    buf.clear();
-    encode_reference_into(args, config, buf)
-}
-
-/// The reference path: [`positions`], then the encoding of the positions.
-pub(crate) fn encode_reference_into<A: Serialize + ?Sized>(
-    args: &A,
-    config: &KeyConfig,
-    buf: &mut Vec<u8>,
-) -> Result<()> {
-    let p = positions(args, config)?;
-    encode_positions_into(&p, buf)
+    stream::encode_top(args, config, buf).map_err(Error::from)
 }

@@ -1,26 +1,24 @@
 //! The bottom of the key modules: the schema version, the extension types
 //! and the MessagePack writers of the canonical key encoding (described in
-//! [`encode`](super::encode)), shared by the encoder, the reference path and
-//! [`describe_args`](super::describe_args). It imports nothing from `key/`
-//! but the float rules.
+//! [`encode`](super::encode)), shared by the encoder and
+//! [`describe_args`](super::describe_args). It imports nothing from `key/`.
 
 use rmp::encode as mp;
 
-use super::float::canonical_float;
 use crate::{Error, Result};
 
 /// The key-schema version: the first element of every encoded key.
 pub const SCHEMA_VERSION: u8 = 1;
 
-/// Ext type of the [`Value::Ignored`] marker.
+/// Ext type of the marker of an ignored (masked) position.
 pub(crate) const EXT_IGNORED: i8 = 0;
-/// Ext type of the marker that opens a [`Value::Tuple`] array.
+/// Ext type of the marker that opens a tuple's array.
 pub(crate) const EXT_TUPLE: i8 = 1;
-/// Ext type of the marker that opens a [`Value::Struct`] array.
+/// Ext type of the marker that opens a struct's array.
 pub(crate) const EXT_STRUCT: i8 = 2;
-/// Ext type of the marker that opens a [`Value::Variant`] array.
+/// Ext type of the marker that opens an enum variant's array.
 pub(crate) const EXT_VARIANT: i8 = 3;
-/// Ext type of the marker that opens a [`Value::Typed`] array.
+/// Ext type of the marker that opens a typed value's array.
 pub(crate) const EXT_TYPED: i8 = 4;
 /// Ext type of an integer below `i64::MIN` (16 bytes, big-endian).
 pub(crate) const EXT_I128: i8 = 5;
@@ -76,13 +74,7 @@ pub(crate) fn write_u128(buf: &mut Vec<u8>, u: u128) -> Result<()> {
     Ok(())
 }
 
-#[inline]
-pub(crate) fn write_float(buf: &mut Vec<u8>, x: f64) -> Result<()> {
-    mp::write_f64(buf, canonical_float(x)).map_err(write_err)
-}
-
-// Headers, shared by the encoder and the reference path, so both write
-// the same bytes from one definition.
+// Headers of compound values.
 
 /// `[SCHEMA_VERSION, ` (the positions follow), with room for the argument's
 /// type name after them when `named`.

@@ -1,10 +1,8 @@
 //! The readable form of an encoded key: [`describe_args`].
 //!
 //! The renderer walks the MessagePack bytes once and writes the text as it
-//! goes, with the writers `Value`'s `Display` uses, so it needs no
-//! [`Value`](super::Value) (whose names are `&'static str` that decoded bytes
-//! cannot give without leaking) and cannot drift from the
-//! [`StringKeymap`](crate::keymap::StringKeymap)'s form.
+//! goes; the [`StringKeymap`](crate::keymap::StringKeymap) is this text of
+//! the encoding, so the two cannot drift apart.
 
 use std::fmt;
 
@@ -14,11 +12,11 @@ use super::float::canonical_float;
 use super::format::{
     EXT_I128, EXT_IGNORED, EXT_STRUCT, EXT_TUPLE, EXT_TYPED, EXT_U128, EXT_VARIANT, SCHEMA_VERSION,
 };
-use super::value::{
+use crate::{Error, Result};
+use text::{
     write_bytes_literal, write_enclosed_with, write_fields_with, write_float, write_str_literal,
     write_tuple_with, MAP, SEQ,
 };
-use crate::{Error, Result};
 
 /// The `location` of the [`Error::Corrupt`] that [`describe_args`] returns.
 const LOCATION: &str = "encoded arguments";
@@ -33,11 +31,24 @@ const MAX_DEPTH: usize = 256;
 /// next to hashed keys) as text, e.g. `(1, 2.5, "x")`.
 ///
 /// The text is exactly the [`StringKeymap`](crate::keymap::StringKeymap) key
-/// of the same arguments under the same [`KeyConfig`](super::KeyConfig):
-/// ignored positions read `NULL`, rounded floats their rounded value, typed
-/// keys carry their type names (`i32(3)`, `Point { x: i32(1) }`, a typed
-/// struct argument its name before the positions). The rules are listed on
-/// [`Value`](super::Value).
+/// of the same arguments under the same [`KeyConfig`](super::KeyConfig).
+/// Its rules depend on nothing but the encoded values:
+///
+/// - the positions as a tuple: `(a, b)`, one position `(a,)`, none `()`; a
+///   typed struct or tuple-struct argument its name before them
+///   (`Point(i32(1), i32(2))`, `Point { x: i32(1) }`);
+/// - `NULL` for an ignored position, `None` for `()`, `None` and unit
+///   structs; `true`/`false`; decimal integers; floats (rounded ones at their
+///   rounded value) in Rust's shortest round-trip form (`2.5`, `1.0`, `NaN`,
+///   `inf`, `-0.0`);
+/// - strings in double quotes with only `\\`, `\"` and ASCII control
+///   characters escaped (`\n`, `\r`, `\t`, `\0`, else `\u{7f}`); bytes as
+///   `b"..."` with `\xNN` escapes;
+/// - sequences `[a, b]`, tuples `(a, b)`, maps `{k: v}` (in the encoding's
+///   order), structs `{ x: 1, y: 2 }`, variants `V`, `V(x)`, `V(a, b)`,
+///   `V { a: 1 }`;
+/// - typed keys: scalars with their type (`i32(3)`, `f64(2.0)`), structs and
+///   enums with their names (`Point { x: i32(1) }`, `E::V`).
 ///
 /// # Errors
 ///
@@ -153,7 +164,7 @@ fn describe(rd: &mut Reader<'_>) -> R<String> {
     Ok(body)
 }
 
-/// One value, written to `out` as `Value`'s `Display` writes it.
+/// One value, written to `out` in the readable form.
 fn value(rd: &mut Reader<'_>, out: &mut String, depth: usize) -> R {
     let m = rd.marker()?;
     let start = rd.pos - 1;
@@ -491,5 +502,4 @@ impl<'a> Reader<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests;
+mod text;

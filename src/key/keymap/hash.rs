@@ -266,9 +266,10 @@ mod tests {
     fn human_readable_formats_get_hex() {
         let k = HashKey::from_bytes([0xab; 16]);
         // Our own key serializer is human-readable: a HashKey argument is its hex.
+        let c = KeyConfig::default();
         assert_eq!(
-            crate::key::to_value(&k, false).unwrap(),
-            crate::key::Value::Str("ab".repeat(16))
+            crate::key::encode::encode_args(&k, &c).unwrap(),
+            crate::key::encode::encode_args(&"ab".repeat(16), &c).unwrap()
         );
     }
 

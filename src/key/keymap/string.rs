@@ -3,15 +3,16 @@
 use serde::Serialize;
 
 use super::Keymap;
-use crate::key::{positions, KeyConfig};
+use crate::key::encode::encode_args;
+use crate::key::{describe_args, KeyConfig};
 use crate::Result;
 
 /// The key is a readable, deterministic string of the (masked, rounded)
 /// positions, e.g. `(1, 2.5, "x")`; ignored positions read `NULL`.
 ///
-/// The rules are those of [`Value`](crate::key::Value)'s `Display`: they
-/// depend on nothing but the arguments, so the key is the same in every
-/// process and on every platform.
+/// It is [`describe_args`] of the canonical encoding (its rules are listed
+/// there): it depends on nothing but the arguments, so the key is the same
+/// in every process and on every platform.
 ///
 /// ```
 /// use klepto::keymap::StringKeymap;
@@ -37,7 +38,7 @@ impl<Args: Serialize + ?Sized> Keymap<Args> for StringKeymap {
     type Probe = String;
 
     fn key(&self, args: &Args, config: &KeyConfig) -> Result<String> {
-        Ok(positions(args, config)?.to_string())
+        describe_args(&encode_args(args, config)?)
     }
 
     fn probe<T>(&self, args: &Args, config: &KeyConfig, f: impl FnOnce(&String) -> T) -> Option<T> {

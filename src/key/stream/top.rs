@@ -1,6 +1,6 @@
-//! The whole argument: split into positions by its outermost shape (as the
-//! reference path does), masks applied, each position handed to the value
-//! encoder.
+//! The whole argument: split into positions by its outermost shape (a
+//! tuple's elements, a struct's fields, else the one argument), masks
+//! applied and checked, each position handed to the value encoder.
 
 use rmp::encode as mp;
 use serde::ser::{self, Serialize};
@@ -19,48 +19,78 @@ pub(crate) fn encode_top<A: Serialize + ?Sized>(
     config: &KeyConfig,
     buf: &mut Vec<u8>,
 ) -> Res {
-    if config.ignore.len() > MAX_MASKS {
-        return Err(Fallback);
-    }
     args.serialize(Top { buf, config })
 }
 // ----------------------------------------------------------------------------
 // The top level: positions, masks.
 
-/// The whole argument: splits it into positions by its outermost shape, as
-/// the reference path does.
+/// The whole argument: splits it into positions by its outermost shape: a
+/// tuple's elements, a struct's fields, else the one argument.
 pub(super) struct Top<'b, 'c> {
     buf: &'b mut Vec<u8>,
     config: &'c KeyConfig,
 }
 
-/// Which masks hit position `i` (field name `field` for struct arguments):
-/// a bit per mask in `config.ignore`.
+/// Whether a mask of `config` ignores position `i` (a struct argument's
+/// field `field`).
 #[inline]
-pub(super) fn mask_hits(config: &KeyConfig, i: usize, field: Option<&str>) -> u64 {
-    let mut hits = 0u64;
-    for (bit, ig) in config.ignore.iter().enumerate() {
-        let hit = match ig {
-            Ignore::Index(j) => *j == i,
-            Ignore::Name(n) => match config.names.iter().position(|m| m == n) {
-                Some(j) => j == i,
-                None => field == Some(n.as_str()),
-            },
-        };
-        if hit {
-            hits |= 1 << bit;
-        }
-    }
-    hits
+fn is_ignored(config: &KeyConfig, i: usize, field: Option<&str>) -> bool {
+    config.ignore.iter().any(|ig| match ig {
+        Ignore::Index(j) => *j == i,
+        Ignore::Name(n) => match config.names.iter().position(|m| m == n) {
+            Some(j) => j == i,
+            None => field == Some(n.as_str()),
+        },
+    })
 }
 
-/// The mask bits that must all be hit.
-#[inline]
-pub(super) fn all_masks(config: &KeyConfig) -> u64 {
-    match config.ignore.len() {
-        0 => 0,
-        MAX_MASKS => u64::MAX,
-        n => (1u64 << n) - 1,
+/// Checks that every mask of `config` ignores one of the `count` positions
+/// (`fields`: a struct argument's field names); the first that does not is
+/// the error, saying why.
+fn check_masks(config: &KeyConfig, count: usize, fields: &[&str]) -> Res {
+    for ig in &config.ignore {
+        match ig {
+            Ignore::Index(i) if *i >= count => {
+                return Err(EncodeError::new(format!(
+                    "ignore index {i} out of range for {count} argument{}",
+                    plural(count)
+                )))
+            }
+            Ignore::Index(_) => {}
+            Ignore::Name(name) => match config.names.iter().position(|m| m == name) {
+                Some(i) if i >= count => {
+                    return Err(EncodeError::new(format!(
+                        "ignore name {name:?} is position {i}, out of range for {count} argument{}",
+                        plural(count)
+                    )))
+                }
+                Some(_) => {}
+                None if fields.contains(&name.as_str()) => {}
+                None => return Err(EncodeError::new(unknown_name(name, config, fields))),
+            },
+        }
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn unknown_name(name: &str, config: &KeyConfig, fields: &[&str]) -> String {
+    let mut known: Vec<&str> = config.names.iter().map(String::as_str).collect();
+    known.extend(fields.iter().copied());
+    if known.is_empty() {
+        format!(
+            "ignore name {name:?} matches no argument: the arguments have no names \
+             (give names with .names(..) or use a struct argument)"
+        )
+    } else {
+        format!("ignore name {name:?} matches no argument; the names are {known:?}")
     }
 }
 
@@ -70,7 +100,9 @@ pub(super) struct TopSeq<'b, 'c> {
     config: &'c KeyConfig,
     header: Header,
     count: usize,
-    hits: u64,
+    /// A struct argument's field names so far, kept only when there are
+    /// masks (their errors list them).
+    fields: Vec<&'static str>,
     type_name: Option<&'static str>,
 }
 
@@ -89,14 +121,14 @@ impl<'b, 'c> TopSeq<'b, 'c> {
             }
         } else {
             ok(write_key_header(top.buf, type_name.is_some()))?;
-            Header::write(top.buf, Kind::Array, len32(len)?)?
+            Header::write(top.buf, Kind::Array, len32(len, "argument list")?)?
         };
         Ok(TopSeq {
             buf: top.buf,
             config: top.config,
             header,
             count: 0,
-            hits: 0,
+            fields: Vec::new(),
             type_name,
         })
     }
@@ -104,25 +136,26 @@ impl<'b, 'c> TopSeq<'b, 'c> {
     #[inline]
     pub(super) fn position<T: Serialize + ?Sized>(
         &mut self,
-        field: Option<&str>,
+        field: Option<&'static str>,
         value: &T,
     ) -> Res {
-        let hits = mask_hits(self.config, self.count, field);
-        if hits != 0 {
-            self.hits |= hits;
-            write_marker(self.buf, EXT_IGNORED);
-        } else {
-            value.serialize(Enc::position(self.buf, self.config))?;
+        if !self.config.ignore.is_empty() {
+            self.fields.extend(field);
+            if is_ignored(self.config, self.count, field) {
+                write_marker(self.buf, EXT_IGNORED);
+                self.count += 1;
+                return Ok(());
+            }
         }
+        value.serialize(Enc::position(self.buf, self.config))?;
         self.count += 1;
         Ok(())
     }
 
     #[inline(always)]
     pub(super) fn finish(self) -> Res {
-        if self.hits != all_masks(self.config) {
-            // A mask that fits no position: the reference path says why.
-            return Err(Fallback);
+        if !self.config.ignore.is_empty() {
+            check_masks(self.config, self.count, &self.fields)?;
         }
         self.header.finish(self.buf, self.count)?;
         if let Some(n) = self.type_name {
@@ -134,7 +167,7 @@ impl<'b, 'c> TopSeq<'b, 'c> {
 
 impl ser::SerializeTuple for TopSeq<'_, '_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.position(None, value)
@@ -147,7 +180,7 @@ impl ser::SerializeTuple for TopSeq<'_, '_> {
 
 impl ser::SerializeTupleStruct for TopSeq<'_, '_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.position(None, value)
@@ -160,7 +193,7 @@ impl ser::SerializeTupleStruct for TopSeq<'_, '_> {
 
 impl ser::SerializeStruct for TopSeq<'_, '_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         self.position(Some(key), value)
@@ -190,13 +223,10 @@ impl<'b, 'c> Top<'b, 'c> {
             put_word(self.buf, SINGLE_HEADER, 3);
             return Ok(Some(Enc::position(self.buf, c)));
         }
-        let hits = mask_hits(c, 0, None);
-        if hits != all_masks(c) {
-            return Err(Fallback);
-        }
+        check_masks(c, 1, &[])?;
         ok(write_key_header(self.buf, false))?;
         ok(mp::write_array_len(self.buf, 1))?;
-        if hits != 0 {
+        if is_ignored(c, 0, None) {
             write_marker(self.buf, EXT_IGNORED);
             return Ok(None);
         }
@@ -240,9 +270,9 @@ pub(super) enum Either<C> {
     Skip,
 }
 
-impl<C: ser::SerializeSeq<Ok = (), Error = Fallback>> ser::SerializeSeq for Either<C> {
+impl<C: ser::SerializeSeq<Ok = (), Error = EncodeError>> ser::SerializeSeq for Either<C> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
@@ -259,11 +289,11 @@ impl<C: ser::SerializeSeq<Ok = (), Error = Fallback>> ser::SerializeSeq for Eith
     }
 }
 
-impl<C: ser::SerializeTupleVariant<Ok = (), Error = Fallback>> ser::SerializeTupleVariant
+impl<C: ser::SerializeTupleVariant<Ok = (), Error = EncodeError>> ser::SerializeTupleVariant
     for Either<C>
 {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         match self {
@@ -280,9 +310,9 @@ impl<C: ser::SerializeTupleVariant<Ok = (), Error = Fallback>> ser::SerializeTup
     }
 }
 
-impl<C: ser::SerializeMap<Ok = (), Error = Fallback>> ser::SerializeMap for Either<C> {
+impl<C: ser::SerializeMap<Ok = (), Error = EncodeError>> ser::SerializeMap for Either<C> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
         match self {
@@ -306,11 +336,11 @@ impl<C: ser::SerializeMap<Ok = (), Error = Fallback>> ser::SerializeMap for Eith
     }
 }
 
-impl<C: ser::SerializeStructVariant<Ok = (), Error = Fallback>> ser::SerializeStructVariant
+impl<C: ser::SerializeStructVariant<Ok = (), Error = EncodeError>> ser::SerializeStructVariant
     for Either<C>
 {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         match self {
@@ -329,7 +359,7 @@ impl<C: ser::SerializeStructVariant<Ok = (), Error = Fallback>> ser::SerializeSt
 
 impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     type SerializeSeq = Either<Compound<'b>>;
     type SerializeTuple = TopSeq<'b, 'c>;
     type SerializeTupleStruct = TopSeq<'b, 'c>;
@@ -383,9 +413,7 @@ impl<'b, 'c> ser::Serializer for Top<'b, 'c> {
 
     /// `()`: no positions.
     fn serialize_unit(self) -> Res {
-        if !self.config.ignore.is_empty() {
-            return Err(Fallback);
-        }
+        check_masks(self.config, 0, &[])?;
         ok(write_key_header(self.buf, false))?;
         ok(mp::write_array_len(self.buf, 0))
     }

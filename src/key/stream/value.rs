@@ -10,42 +10,70 @@ use crate::key::format::{
     put_word, uint_word, write_bin, write_int, write_marker, write_str, write_struct_header,
     write_typed_header, write_u128, write_variant_header, EXT_TUPLE,
 };
+use crate::Error;
 
-/// "Use the reference path": the only error of the fast path.
+/// Why arguments have no key: the encoder's one error, one pointer wide so
+/// that results stay small on the hit path. Becomes [`Error::Key`] with the
+/// same reason.
 #[derive(Debug)]
-pub(crate) struct Fallback;
+#[allow(clippy::box_collection)] // a thin pointer: `Box<str>` is two words
+pub(crate) struct EncodeError(Box<String>);
 
-impl std::fmt::Display for Fallback {
+impl EncodeError {
+    #[cold]
+    pub(super) fn new(reason: impl Into<String>) -> Self {
+        EncodeError(Box::new(reason.into()))
+    }
+}
+
+impl std::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("fall back to the reference key path")
+        f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for Fallback {}
+impl std::error::Error for EncodeError {}
 
-impl ser::Error for Fallback {
-    fn custom<T: std::fmt::Display>(_msg: T) -> Self {
-        Fallback
+impl ser::Error for EncodeError {
+    #[cold]
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        EncodeError::new(msg.to_string())
     }
 }
 
-pub(super) type Res<T = ()> = Result<T, Fallback>;
+impl From<EncodeError> for Error {
+    fn from(e: EncodeError) -> Self {
+        Error::key(*e.0)
+    }
+}
 
-/// At most this many masks are tracked (a bit each); more use the reference
-/// path.
-pub(super) const MAX_MASKS: usize = 64;
+pub(super) type Res<T = ()> = Result<T, EncodeError>;
 
 // ----------------------------------------------------------------------------
 // Low-level helpers.
 
+/// A writer's result: the writers of `format` give their reasons, writes to
+/// a `Vec` cannot fail otherwise.
 #[inline]
-pub(super) fn ok<T, E>(r: Result<T, E>) -> Res {
-    r.map(|_| ()).map_err(|_| Fallback)
+pub(super) fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> Res {
+    r.map(|_| ()).map_err(|e| why(&e))
+}
+
+#[cold]
+#[inline(never)]
+fn why(e: &dyn std::fmt::Display) -> EncodeError {
+    let text = e.to_string();
+    // An `Error::Key` of a writer of `format`: keep its reason.
+    match text.strip_prefix("cannot build a key: ") {
+        Some(reason) => EncodeError::new(reason),
+        None => EncodeError::new(format!("cannot encode the key: {text}")),
+    }
 }
 
 #[inline]
-pub(super) fn len32(n: usize) -> Res<u32> {
-    u32::try_from(n).map_err(|_| Fallback)
+pub(super) fn len32(n: usize, what: &str) -> Res<u32> {
+    u32::try_from(n)
+        .map_err(|_| EncodeError::new(format!("{what} of length {n} is too long for a key")))
 }
 
 /// Size of the smallest array/map header for `n` elements.
@@ -92,7 +120,11 @@ impl Header {
 
     #[inline]
     pub(super) fn finish(self, buf: &mut Vec<u8>, actual: usize) -> Res {
-        let actual = len32(actual)?;
+        let what = match self.kind {
+            Kind::Array => "sequence",
+            Kind::Map => "map",
+        };
+        let actual = len32(actual, what)?;
         if actual == self.declared {
             return Ok(());
         }
@@ -204,7 +236,9 @@ impl<'b> Enc<'b> {
         let header = Header::write(
             self.buf,
             Kind::Array,
-            len32(len)?.checked_add(1).ok_or(Fallback)?,
+            len32(len, "tuple")?
+                .checked_add(1)
+                .ok_or_else(|| EncodeError::new("tuple too long for a key"))?,
         )?;
         write_marker(self.buf, EXT_TUPLE);
         Ok(Compound::new(self, header, 1))
@@ -213,7 +247,7 @@ impl<'b> Enc<'b> {
     /// `[STRUCT, name|nil, {` with the declared field count.
     pub(super) fn strukt(self, name: Option<&str>, len: usize) -> Res<Compound<'b>> {
         ok(write_struct_header(self.buf, name))?;
-        let header = Header::write(self.buf, Kind::Map, len32(len)?)?;
+        let header = Header::write(self.buf, Kind::Map, len32(len, "struct")?)?;
         Ok(Compound::new(self, header, 0))
     }
 
@@ -259,7 +293,7 @@ impl<'b> Compound<'b> {
 
 impl ser::SerializeSeq for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
@@ -272,7 +306,7 @@ impl ser::SerializeSeq for Compound<'_> {
 
 impl ser::SerializeTuple for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
@@ -285,7 +319,7 @@ impl ser::SerializeTuple for Compound<'_> {
 
 impl ser::SerializeTupleStruct for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
@@ -298,7 +332,7 @@ impl ser::SerializeTupleStruct for Compound<'_> {
 
 impl ser::SerializeTupleVariant for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         self.element(value)
@@ -311,7 +345,7 @@ impl ser::SerializeTupleVariant for Compound<'_> {
 
 impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         self.field(key, value)
@@ -324,7 +358,7 @@ impl ser::SerializeStruct for Compound<'_> {
 
 impl ser::SerializeStructVariant for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
         self.field(key, value)
@@ -346,11 +380,13 @@ pub(super) struct MapEnc<'b> {
 
 impl ser::SerializeMap for MapEnc<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
         if self.pending_key {
-            return Err(Fallback);
+            return Err(EncodeError::new(
+                "map serialized two keys without a value between them",
+            ));
         }
         self.entries.push(self.enc.buf.len());
         key.serialize(self.enc.child())?;
@@ -360,7 +396,7 @@ impl ser::SerializeMap for MapEnc<'_> {
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         if !self.pending_key {
-            return Err(Fallback);
+            return Err(EncodeError::new("map serialized a value without a key"));
         }
         value.serialize(self.enc.child())?;
         self.pending_key = false;
@@ -369,10 +405,10 @@ impl ser::SerializeMap for MapEnc<'_> {
     #[inline]
     fn end(self) -> Res {
         if self.pending_key {
-            return Err(Fallback);
+            return Err(EncodeError::new("map serialized a key without a value"));
         }
         let buf = self.enc.buf;
-        let n = len32(self.entries.len())?;
+        let n = len32(self.entries.len(), "map")?;
         let region = buf.split_off(self.start);
         let base = self.start;
         let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(self.entries.len());
@@ -395,7 +431,7 @@ impl ser::SerializeMap for MapEnc<'_> {
 
 impl<'b> ser::Serializer for Enc<'b> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = EncodeError;
     type SerializeSeq = Compound<'b>;
     type SerializeTuple = Compound<'b>;
     type SerializeTupleStruct = Compound<'b>;
@@ -502,7 +538,7 @@ impl<'b> ser::Serializer for Enc<'b> {
         value.serialize(self.child())
     }
     fn serialize_seq(self, len: Option<usize>) -> Res<Compound<'b>> {
-        let header = Header::write(self.buf, Kind::Array, len32(len.unwrap_or(0))?)?;
+        let header = Header::write(self.buf, Kind::Array, len32(len.unwrap_or(0), "sequence")?)?;
         Ok(Compound::new(self, header, 0))
     }
     fn serialize_tuple(self, len: usize) -> Res<Compound<'b>> {

@@ -12,7 +12,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::float::canonical_float;
+use super::format::canonical_float;
 
 /// A canonical value: the shape of an argument, as far as the key is
 /// concerned.
@@ -248,7 +248,7 @@ impl fmt::Display for Value {
 
 /// `open`, the items separated by `, `, `close`: `[a, b]` for sequences,
 /// `{k: v, ...}` for maps (where an item writes one `k: v`).
-pub(crate) fn write_enclosed_with<W, E>(
+pub fn write_enclosed_with<W, E>(
     f: &mut W,
     (open, close): (&str, &str),
     n: usize,
@@ -270,7 +270,7 @@ where
 }
 
 /// `(a, b)`; one element `(a,)`; none `()`.
-pub(crate) fn write_tuple_with<W, E>(
+pub fn write_tuple_with<W, E>(
     f: &mut W,
     n: usize,
     item: impl FnMut(&mut W, usize) -> Result<(), E>,
@@ -284,12 +284,12 @@ where
 }
 
 /// `(a, b)`; one element `(a,)`; none `()`.
-pub(crate) fn write_tuple(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
+pub fn write_tuple(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
     write_tuple_with(f, items.len(), |f, i| write!(f, "{}", items[i]))
 }
 
 /// `{ x: 1, y: 2 }`; no fields `{}`; `field` writes one `x: 1`.
-pub(crate) fn write_fields_with<W, E>(
+pub fn write_fields_with<W, E>(
     f: &mut W,
     n: usize,
     field: impl FnMut(&mut W, usize) -> Result<(), E>,
@@ -303,9 +303,9 @@ where
 }
 
 /// Brackets of a sequence, for [`write_enclosed_with`].
-pub(crate) const SEQ: (&str, &str) = ("[", "]");
+pub const SEQ: (&str, &str) = ("[", "]");
 /// Braces of a map, for [`write_enclosed_with`].
-pub(crate) const MAP: (&str, &str) = ("{", "}");
+pub const MAP: (&str, &str) = ("{", "}");
 
 fn write_fields(f: &mut fmt::Formatter<'_>, fields: &[(&'static str, Value)]) -> fmt::Result {
     write_fields_with(f, fields.len(), |f, i| {
@@ -315,14 +315,14 @@ fn write_fields(f: &mut fmt::Formatter<'_>, fields: &[(&'static str, Value)]) ->
 }
 
 /// A float: Rust's shortest round-trip form (`2.5`, `1.0`, `NaN`, `inf`).
-pub(crate) fn write_float<W: fmt::Write + ?Sized>(f: &mut W, x: f64) -> fmt::Result {
+pub fn write_float<W: fmt::Write + ?Sized>(f: &mut W, x: f64) -> fmt::Result {
     write!(f, "{x:?}")
 }
 
 /// A string in double quotes. Only `\`, `"` and ASCII control characters are
 /// escaped; every other character is written as is. This never depends on
 /// Unicode tables, so it cannot change between Rust versions.
-pub(crate) fn write_str_literal<W: fmt::Write + ?Sized>(f: &mut W, s: &str) -> fmt::Result {
+pub fn write_str_literal<W: fmt::Write + ?Sized>(f: &mut W, s: &str) -> fmt::Result {
     f.write_char('"')?;
     let mut start = 0;
     for (i, c) in s.char_indices() {
@@ -351,7 +351,7 @@ pub(crate) fn write_str_literal<W: fmt::Write + ?Sized>(f: &mut W, s: &str) -> f
 }
 
 /// `b"..."`: printable ASCII as is (except `\` and `"`), the rest `\xNN`.
-pub(crate) fn write_bytes_literal<W: fmt::Write + ?Sized>(f: &mut W, b: &[u8]) -> fmt::Result {
+pub fn write_bytes_literal<W: fmt::Write + ?Sized>(f: &mut W, b: &[u8]) -> fmt::Result {
     f.write_str("b\"")?;
     for &byte in b {
         match byte {
@@ -376,7 +376,7 @@ mod tests {
         assert!(other_nan.is_nan());
         assert_eq!(Value::float(other_nan), Value::float(f64::NAN));
         match Value::float(other_nan) {
-            Value::Float(x) => assert_eq!(x.to_bits(), crate::key::float::CANONICAL_NAN_BITS),
+            Value::Float(x) => assert_eq!(x.to_bits(), super::super::format::CANONICAL_NAN_BITS),
             v => panic!("{v:?}"),
         }
         assert_ne!(Value::float(1.0), Value::float(1.0000001));

@@ -6,13 +6,14 @@ use std::fmt;
 use rmp::encode as mp;
 use serde::ser::{self as ser, Serialize};
 
-use super::config::{Ignore, KeyConfig};
-use super::float::round_float;
 use super::format::{len32, write_err, write_key_header, write_str};
+use super::key_error;
 use super::ser::{sort_map, SerError, ValueSerializer};
 use super::tree::encode_value_into;
 use super::value::{write_tuple, Value};
-use crate::{Error, Result};
+use klepto::key::round_float;
+use klepto::key::{Ignore, KeyConfig};
+use klepto::{Error, Result};
 
 /// A call's arguments as the key sees them: one [`Value`] per position, after
 /// masks and rounding.
@@ -42,7 +43,7 @@ pub struct Positions {
 
 impl Positions {
     /// Positions without names.
-    pub(crate) fn from_values(values: Vec<Value>) -> Self {
+    pub fn from_values(values: Vec<Value>) -> Self {
         Positions {
             values,
             field_names: Vec::new(),
@@ -393,7 +394,7 @@ fn apply_ignore(p: &mut Positions, config: &KeyConfig) -> Result<()> {
         let i = match ig {
             Ignore::Index(i) => {
                 if *i >= n {
-                    return Err(Error::key(format!(
+                    return Err(key_error(format!(
                         "ignore index {i} out of range for {n} argument{}",
                         plural(n)
                     )));
@@ -409,12 +410,12 @@ fn apply_ignore(p: &mut Positions, config: &KeyConfig) -> Result<()> {
                 match found {
                     Some(i) if i < n => i,
                     Some(i) => {
-                        return Err(Error::key(format!(
+                        return Err(key_error(format!(
                             "ignore name {name:?} is position {i}, out of range for {n} argument{}",
                             plural(n)
                         )))
                     }
-                    None => return Err(Error::key(unknown_name(name, config, p))),
+                    None => return Err(key_error(unknown_name(name, config, p))),
                 }
             }
         };
@@ -505,7 +506,7 @@ fn round_deep(v: &mut Value, t: i32) -> bool {
 
 /// Writes the whole key of `positions` (schema version, positions, and the
 /// typed argument name if any) to `buf`.
-pub(crate) fn encode_positions_into(p: &Positions, buf: &mut Vec<u8>) -> Result<()> {
+pub fn encode_positions_into(p: &Positions, buf: &mut Vec<u8>) -> Result<()> {
     let name = p.type_name();
     write_key_header(buf, name.is_some())?;
     let values = p.values();
@@ -520,7 +521,7 @@ pub(crate) fn encode_positions_into(p: &Positions, buf: &mut Vec<u8>) -> Result<
 }
 
 /// The canonical bytes of `positions`: see the [module docs](self).
-pub(crate) fn encode_positions(p: &Positions) -> Result<Vec<u8>> {
+pub fn encode_positions(p: &Positions) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(32);
     encode_positions_into(p, &mut buf)?;
     Ok(buf)

@@ -14,13 +14,14 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
+use super::key_error;
 use super::tree::encode_value_into;
 use super::value::Value;
 
 /// The serializer's error: carries the reason; becomes
-/// [`Error::Key`](crate::Error::Key).
+/// [`Error::Key`](klepto::Error::Key).
 #[derive(Debug)]
-pub(crate) struct SerError(pub(crate) String);
+pub struct SerError(pub String);
 
 impl fmt::Display for SerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,9 +37,9 @@ impl ser::Error for SerError {
     }
 }
 
-impl From<SerError> for crate::Error {
+impl From<SerError> for klepto::Error {
     fn from(e: SerError) -> Self {
-        crate::Error::key(e.0)
+        key_error(e.0)
     }
 }
 
@@ -46,27 +47,27 @@ impl From<SerError> for crate::Error {
 ///
 /// `typed`: keep each scalar's Rust type and each struct's and enum's name.
 /// An error from the value's `Serialize` impl becomes
-/// [`Error::Key`](crate::Error::Key); this never panics.
+/// [`Error::Key`](klepto::Error::Key); this never panics.
 ///
 /// ```
 /// use klepto::key::{to_value, Value};
 /// let v = to_value(&(1_u8, Some(2.5_f32), "x"), false).unwrap();
 /// assert_eq!(v, Value::Tuple(vec![Value::Int(1), Value::Float(2.5), Value::Str("x".into())]));
 /// ```
-pub fn to_value<T: Serialize + ?Sized>(value: &T, typed: bool) -> crate::Result<Value> {
+pub fn to_value<T: Serialize + ?Sized>(value: &T, typed: bool) -> klepto::Result<Value> {
     Ok(value.serialize(ValueSerializer { typed })?)
 }
 
 /// The serializer.
 #[derive(Clone, Copy)]
-pub(crate) struct ValueSerializer {
-    pub(crate) typed: bool,
+pub struct ValueSerializer {
+    pub typed: bool,
 }
 
 impl ValueSerializer {
     /// Wraps `v` with its type name when typed.
     #[inline]
-    pub(crate) fn scalar(self, ty: &'static str, v: Value) -> Value {
+    pub fn scalar(self, ty: &'static str, v: Value) -> Value {
         if self.typed {
             Value::Typed {
                 ty,
@@ -77,7 +78,7 @@ impl ValueSerializer {
         }
     }
 
-    pub(crate) fn name(self, name: &'static str) -> Option<&'static str> {
+    pub fn name(self, name: &'static str) -> Option<&'static str> {
         self.typed.then_some(name)
     }
 }
@@ -238,7 +239,7 @@ impl ser::Serializer for ValueSerializer {
 }
 
 #[derive(Clone, Copy)]
-pub(crate) enum SeqKind {
+pub enum SeqKind {
     Seq,
     Tuple,
     TupleStruct(&'static str),
@@ -246,7 +247,7 @@ pub(crate) enum SeqKind {
 }
 
 /// Collects the elements of a sequence, tuple, tuple struct or tuple variant.
-pub(crate) struct SeqBuilder {
+pub struct SeqBuilder {
     ser: ValueSerializer,
     kind: SeqKind,
     items: Vec<Value>,
@@ -325,7 +326,7 @@ impl ser::SerializeTupleVariant for SeqBuilder {
 }
 
 /// Collects a map's entries and sorts them canonically at the end.
-pub(crate) struct MapBuilder {
+pub struct MapBuilder {
     ser: ValueSerializer,
     entries: Vec<(Value, Value)>,
     pending: Option<Value>,
@@ -364,7 +365,7 @@ impl ser::SerializeMap for MapBuilder {
 /// Sorts map entries by the canonical encoding of the key, then of the value
 /// (msgpack values are self-delimiting, so comparing the concatenation is
 /// comparing key first, value second).
-pub(crate) fn sort_map(entries: &mut Vec<(Value, Value)>) -> Result<(), SerError> {
+pub fn sort_map(entries: &mut Vec<(Value, Value)>) -> Result<(), SerError> {
     if entries.len() < 2 {
         return Ok(());
     }
@@ -384,7 +385,7 @@ pub(crate) fn sort_map(entries: &mut Vec<(Value, Value)>) -> Result<(), SerError
 }
 
 /// Collects a struct's (or struct variant's) fields in declaration order.
-pub(crate) struct StructBuilder {
+pub struct StructBuilder {
     ser: ValueSerializer,
     name: Option<&'static str>,
     variant: Option<&'static str>,
@@ -585,7 +586,7 @@ mod tests {
             }
         }
         match to_value(&(1, Bad), false) {
-            Err(crate::Error::Key { reason }) => assert!(reason.contains("no thanks")),
+            Err(klepto::Error::Key { reason }) => assert!(reason.contains("no thanks")),
             other => panic!("{other:?}"),
         }
         struct KeyOnly;
@@ -599,7 +600,7 @@ mod tests {
         }
         assert!(matches!(
             to_value(&KeyOnly, false),
-            Err(crate::Error::Key { .. })
+            Err(klepto::Error::Key { .. })
         ));
     }
 }

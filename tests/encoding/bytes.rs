@@ -1,35 +1,35 @@
-//! The fast path must give exactly the reference path's bytes, on fixed
+//! The encoder must give exactly the oracle's bytes, or its error, on fixed
 //! shapes and random arguments.
 
-use super::*;
-use crate::key::encode::encode_reference_into;
-use crate::key::strategies::special_f64;
-use crate::key::{Ignore, KeyConfig};
+use klepto::key::encode::encode_args;
+use klepto::key::{Ignore, KeyConfig};
+
+use super::oracle::positions::{encode_positions_into, positions};
+use super::special_f64;
 use proptest::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-/// (fast path bytes or None on fallback, reference bytes or error text).
-fn both<A: Serialize + ?Sized>(a: &A, c: &KeyConfig) -> (Option<Vec<u8>>, Result<Vec<u8>, String>) {
-    let mut fast = Vec::new();
-    let fast = encode_top(a, c, &mut fast).ok().map(|()| fast);
+type Outcome = Result<Vec<u8>, String>;
+
+/// (encoder bytes or error, reference bytes or error).
+fn both<A: Serialize + ?Sized>(a: &A, c: &KeyConfig) -> (Outcome, Outcome) {
+    let fast = encode_args(a, c).map_err(|e| e.to_string());
     let mut slow = Vec::new();
-    let slow = encode_reference_into(a, c, &mut slow)
+    let slow = positions(a, c)
+        .and_then(|p| encode_positions_into(&p, &mut slow))
         .map(|()| slow)
         .map_err(|e| e.to_string());
     (fast, slow)
 }
 
-/// The fast path agrees with the reference, and does not fall back when
-/// the reference succeeds (unless `may_fall_back`).
+/// The encoder agrees with the reference: the same bytes, or the same error.
 fn check<A: Serialize + ?Sized>(a: &A, c: &KeyConfig) {
     let (fast, slow) = both(a, c);
-    match (&fast, &slow) {
-        (Some(f), Ok(s)) => assert_eq!(f, s, "fast path differs from reference under {c:?}"),
-        (None, Err(_)) => {}
-        (Some(f), Err(e)) => panic!("fast path gave {f:02x?}, reference error {e}"),
-        (None, Ok(_)) => panic!("fast path fell back on a good key under {c:?}"),
-    }
+    assert_eq!(
+        fast, slow,
+        "the encoder differs from the reference under {c:?}"
+    );
 }
 
 fn configs() -> Vec<KeyConfig> {
@@ -239,10 +239,9 @@ fn fixed_shapes_agree() {
 }
 
 #[test]
-fn fast_path_does_not_fall_back_for_plain_keys() {
-    let mut buf = Vec::new();
+fn plain_and_configured_keys_encode() {
     let c = KeyConfig::default();
-    assert!(encode_top(&(1_u64, 2.5_f64), &c, &mut buf).is_ok());
+    assert!(encode_args(&(1_u64, 2.5_f64), &c).is_ok());
     let c = KeyConfig {
         ignore: vec![1.into()],
         tol: Some(2),
@@ -250,11 +249,11 @@ fn fast_path_does_not_fall_back_for_plain_keys() {
         deep: true,
         ..c
     };
-    assert!(encode_top(&(1_u64, 2.5_f64), &c, &mut buf).is_ok());
+    assert!(encode_args(&(1_u64, 2.5_f64), &c).is_ok());
 }
 
 #[test]
-fn user_errors_fall_back_to_the_reference_error() {
+fn user_errors_are_the_reference_error() {
     struct Bad;
     impl Serialize for Bad {
         fn serialize<S: serde::Serializer>(&self, _s: S) -> Result<S::Ok, S::Error> {
@@ -262,8 +261,50 @@ fn user_errors_fall_back_to_the_reference_error() {
         }
     }
     let (fast, slow) = both(&(1, Bad), &KeyConfig::default());
-    assert!(fast.is_none());
-    assert!(slow.unwrap_err().contains("no thanks"));
+    assert_eq!(fast, slow);
+    assert!(fast.unwrap_err().contains("no thanks"));
+}
+
+#[test]
+fn more_than_64_masks_are_exact() {
+    let args: Vec<u8> = (0..100).collect();
+    let tuple = (1_u8, 2_u8, 3_u8);
+    for n in [63, 64, 65, 70, 130] {
+        // Many masks, all on real positions of a struct-free tuple, or one
+        // out of range at the end.
+        let mut ignore: Vec<Ignore> = (0..n).map(|i| Ignore::Index(i % 3)).collect();
+        check(
+            &tuple,
+            &KeyConfig {
+                ignore: ignore.clone(),
+                ..KeyConfig::default()
+            },
+        );
+        ignore.push(Ignore::Index(7));
+        check(
+            &tuple,
+            &KeyConfig {
+                ignore: ignore.clone(),
+                ..KeyConfig::default()
+            },
+        );
+        ignore.insert(0, "nope".into());
+        check(
+            &tuple,
+            &KeyConfig {
+                ignore,
+                ..KeyConfig::default()
+            },
+        );
+        let ignore: Vec<Ignore> = (0..n).map(|_| Ignore::Index(0)).collect();
+        check(
+            &args,
+            &KeyConfig {
+                ignore,
+                ..KeyConfig::default()
+            },
+        );
+    }
 }
 
 proptest! {

@@ -1,31 +1,40 @@
-//! describe_args against the keymaps' text, on fixed and random keys, and
-//! on damaged input.
+//! `describe_args` (and so the `StringKeymap`, which is `describe_args` of
+//! the encoding) against the oracle's readable form, on fixed and random
+//! keys, and on damaged input.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use serde::Serialize;
 
-use super::*;
-use crate::key::encode::encode_args;
-use crate::key::keymap::{HashKeymap, Keymap, SerialKeymap, StringKeymap};
-use crate::key::strategies::special_f64;
-use crate::key::{Ignore, KeyConfig};
+use klepto::key::encode::encode_args;
+use klepto::key::{describe_args, Ignore, KeyConfig};
+use klepto::keymap::{HashKeymap, Keymap, SerialKeymap, StringKeymap};
+use klepto::Error;
 
-/// `describe_args` of the encoding, and the string key, must agree.
+use super::oracle::positions::positions;
+use super::special_f64;
+
+/// The deepest nesting `describe_args` follows (its documentation).
+const MAX_DEPTH: usize = 256;
+
+/// `describe_args` of the encoding, the string key and the oracle's
+/// readable form must agree (or all fail).
 fn check<A: Serialize + ?Sized>(args: &A, c: &KeyConfig) -> std::result::Result<(), TestCaseError> {
+    let oracle = positions(args, c).map(|p| p.to_string());
     let string = StringKeymap.key(args, c);
     let bytes = encode_args(args, c);
-    match (string, bytes) {
-        (Ok(s), Ok(b)) => {
+    match (oracle, string, bytes) {
+        (Ok(o), Ok(s), Ok(b)) => {
             let d = describe_args(&b)
-                .map_err(|e| TestCaseError::fail(format!("{e} for {s}: {b:02x?}")))?;
-            prop_assert_eq!(d, s);
+                .map_err(|e| TestCaseError::fail(format!("{e} for {o}: {b:02x?}")))?;
+            prop_assert_eq!(&d, &o);
+            prop_assert_eq!(s, o);
             Ok(())
         }
-        (Err(_), Err(_)) => Ok(()),
-        (s, b) => Err(TestCaseError::fail(format!(
-            "keymaps disagree on failing: {s:?} / {b:?}"
+        (Err(_), Err(_), Err(_)) => Ok(()),
+        (o, s, b) => Err(TestCaseError::fail(format!(
+            "disagree on failing: oracle {o:?} / string {s:?} / bytes {b:?}"
         ))),
     }
 }

@@ -9,11 +9,12 @@ use super::format::{
     write_struct_header, write_typed_header, write_u128, write_variant_header, EXT_IGNORED,
     EXT_TUPLE,
 };
+use super::key_error;
 use super::value::Value;
-use crate::{Error, Result};
+use klepto::Result;
 
 /// Appends the canonical encoding of one value to `buf`.
-pub(crate) fn encode_value_into(v: &Value, buf: &mut Vec<u8>) -> Result<()> {
+pub fn encode_value_into(v: &Value, buf: &mut Vec<u8>) -> Result<()> {
     match v {
         Value::Null => mp::write_nil(buf).map_err(write_err)?,
         Value::Ignored => write_marker(buf, EXT_IGNORED),
@@ -32,7 +33,7 @@ pub(crate) fn encode_value_into(v: &Value, buf: &mut Vec<u8>) -> Result<()> {
         Value::Tuple(items) => {
             let n = len32(items.len(), "tuple")?
                 .checked_add(1)
-                .ok_or_else(|| Error::key("tuple too long for a key"))?;
+                .ok_or_else(|| key_error("tuple too long for a key"))?;
             mp::write_array_len(buf, n).map_err(write_err)?;
             write_marker(buf, EXT_TUPLE);
             for item in items {
@@ -72,9 +73,9 @@ pub(crate) fn encode_value_into(v: &Value, buf: &mut Vec<u8>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::format::{EXT_I128, EXT_U128};
+    use super::super::positions::{encode_positions, Positions};
     use super::*;
-    use crate::key::format::{EXT_I128, EXT_U128};
-    use crate::key::positions::{encode_positions, Positions};
 
     fn enc(v: &Value) -> Vec<u8> {
         let mut b = Vec::new();
