@@ -186,18 +186,32 @@ where
         let mut key = None;
         match self.find(&args, &mut key) {
             Some(Ok(value)) => value,
-            Some(Err((lead, hash))) => self
-                .missed(
-                    lead.leader(&self.store, hash, Self::missed_key(key)),
-                    args,
-                    false,
-                )
-                .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
-            None => {
-                self.key_error(&args);
-                self.compute(args)
-            }
+            Some(Err((lead, hash))) => self.call_missed(lead, hash, key, args),
+            None => self.call_without_key(args),
         }
+    }
+
+    /// [`call`](Memo::call)'s miss, out of line: the hit path stays small
+    /// (fewer registers to save on every call).
+    #[inline(never)]
+    fn call_missed(
+        &self,
+        lead: Lead,
+        hash: u64,
+        key: Option<K::Memory>,
+        args: F::Args,
+    ) -> F::Output {
+        let leader = lead.leader(&self.store, hash, Self::missed_key(key));
+        self.missed(leader, args, false)
+            .unwrap_or_else(|_| unreachable!("lenient resolve does not fail"))
+    }
+
+    /// [`call`](Memo::call) when no key can be built: counted, computed.
+    #[cold]
+    #[inline(never)]
+    fn call_without_key(&self, args: F::Args) -> F::Output {
+        self.key_error(&args);
+        self.compute(args)
     }
 
     /// Looks `args` up in memory by the keymap's probe: the value, or the

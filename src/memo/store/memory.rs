@@ -10,7 +10,10 @@ use hashbrown::HashTable;
 use super::super::flight::Flights;
 use crate::policy::{Policy, Slot};
 
-/// A bounded store allocates room for up to this many entries up front.
+/// A bounded store allocates room for up to this many slots up front (the
+/// table itself grows as it fills: a table sized for a capacity far from
+/// reached spreads its few entries over many cache lines, and every hit
+/// pays for that).
 pub(super) const PREALLOCATE_MAX: usize = 1 << 16;
 
 /// A stripe's log is replayed once it holds this many touches, if the

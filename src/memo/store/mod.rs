@@ -207,13 +207,13 @@ pub(crate) struct Store<K, V, P> {
 impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     pub fn new(policy: P) -> Self {
         let capacity = policy.capacity();
-        // A bounded memory fills up in most uses: room for it from the
-        // start (up to a limit) spares the table its rehashes on the way.
+        // A bounded memory fills up in most uses: room for its slots from
+        // the start (up to a limit).
         let room = capacity.unwrap_or(0).min(PREALLOCATE_MAX);
         Store {
             memory: Striped::new(
                 Memory {
-                    table: HashTable::with_capacity(room),
+                    table: HashTable::new(),
                     flights: Flights::new(),
                     capacity,
                     counts: Counts::default(),
