@@ -250,12 +250,23 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         if let Some(mut sole) = self.memory.sole() {
             // The only stripe in use: no logs, the policy is told at once.
             let (memory, order) = sole.parts();
-            if let Some(result) = Self::hit_or_lead(memory, &mut order.policy, hash, key) {
-                return result;
+            if let Some(value) = Self::hit_held(memory, &mut order.policy, hash, key) {
+                return Ok(value);
+            }
+            if let Some(lead) = Self::lead(memory, hash, key) {
+                return Err(lead);
             }
             drop(sole);
             return self.recheck(hash, key);
         }
+        self.lookup_shared(hash, key)
+    }
+
+    /// [`lookup`](Self::lookup) while threads contend, out of line so that
+    /// the lone thread's hit stays small: a hit under the caller's stripe,
+    /// logged for the policy.
+    #[inline(never)]
+    fn lookup_shared<Q: Probe<K> + ?Sized>(&self, hash: u64, key: &Q) -> Result<V, Lead> {
         let mut guard = self.memory.read();
         if guard.single() {
             drop(guard);
@@ -317,11 +328,19 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         if let Some(value) = Self::hit_held(memory, policy, hash, key) {
             return Some(Ok(value));
         }
+        Self::lead(memory, hash, key).map(Err)
+    }
+
+    /// A miss under the whole lock: the lead of the key's new flight, or
+    /// `None` when a flight of the key is under way (out of line: the hit
+    /// path stays small).
+    #[inline(never)]
+    fn lead<Q: Probe<K> + ?Sized>(memory: &mut Memory<K, V>, hash: u64, key: &Q) -> Option<Lead> {
         if memory.flights.find(hash, key).is_some() {
             return None;
         }
         memory.flights.start(hash, key.to_key());
-        Some(Err(Lead(())))
+        Some(Lead(()))
     }
 
     /// A lookup of a key with a flight under way, holding the whole lock:
