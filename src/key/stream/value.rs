@@ -52,21 +52,34 @@ pub(super) type Res<T = ()> = Result<T, EncodeError>;
 // ----------------------------------------------------------------------------
 // Low-level helpers.
 
-/// A writer's result: the writers of `format` give their reasons, writes to
-/// a `Vec` cannot fail otherwise.
+/// A writer's result: the writers of `format` give their reasons; writes
+/// to a `Vec` cannot fail otherwise.
 #[inline]
-pub(super) fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> Res {
-    r.map(|_| ()).map_err(|e| why(&e))
+pub(super) fn ok<T, E: Into<EncodeError>>(r: Result<T, E>) -> Res {
+    r.map(drop).map_err(Into::into)
 }
 
-#[cold]
-#[inline(never)]
-fn why(e: &dyn std::fmt::Display) -> EncodeError {
-    let text = e.to_string();
-    // An `Error::Key` of a writer of `format`: keep its reason.
-    match text.strip_prefix("cannot build a key: ") {
-        Some(reason) => EncodeError::new(reason),
-        None => EncodeError::new(format!("cannot encode the key: {text}")),
+impl From<Error> for EncodeError {
+    #[cold]
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Key { reason } => EncodeError::new(reason),
+            other => EncodeError::new(format!("cannot encode the key: {other}")),
+        }
+    }
+}
+
+impl From<std::io::Error> for EncodeError {
+    #[cold]
+    fn from(e: std::io::Error) -> Self {
+        EncodeError::new(format!("cannot encode the key: {e}"))
+    }
+}
+
+impl From<mp::ValueWriteError<std::io::Error>> for EncodeError {
+    #[cold]
+    fn from(e: mp::ValueWriteError<std::io::Error>) -> Self {
+        EncodeError::new(format!("cannot encode the key: {e}"))
     }
 }
 
