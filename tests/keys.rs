@@ -52,6 +52,32 @@ fn ignore_by_index() {
 }
 
 #[test]
+fn a_key_built_while_another_is_encoded_is_right() {
+    /// An argument whose serialization builds a key of its own (the
+    /// per-thread encoding buffer is in use by the outer key meanwhile).
+    struct Nested(u64);
+    impl Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let inner = KeyGen::new()
+                .key(&(self.0, "inner"))
+                .map_err(serde::ser::Error::custom)?;
+            (self.0, inner.to_string()).serialize(s)
+        }
+    }
+    let keys = KeyGen::new();
+    let inner = keys.key(&(7_u64, "inner")).unwrap().to_string();
+    assert_eq!(
+        keys.key(&Nested(7)).unwrap(),
+        keys.key(&(7_u64, inner.clone())).unwrap()
+    );
+    // And through a memo's hit path (a probe, then a hit).
+    let memo = klepto::Memo::builder().build(|n: Nested| n.0);
+    assert_eq!(memo.call(Nested(7)), 7);
+    assert_eq!(memo.call(Nested(7)), 7);
+    assert_eq!(memo.info().hits, 1);
+}
+
+#[test]
 fn an_ignored_argument_is_never_serialized() {
     /// An argument that cannot be serialized (a handle, a closure's state).
     struct Opaque;

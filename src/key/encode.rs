@@ -109,6 +109,7 @@ fn encode_error<A: Serialize + ?Sized>(args: &A, config: &KeyConfig) -> Error {
 /// `None` instead of the error (whose reason the caller asks for again
 /// when it wants it), so that the result stays small.
 #[inline(always)]
+#[allow(unsafe_code)]
 pub(crate) fn probe_encoded<A, T>(
     args: &A,
     config: &KeyConfig,
@@ -117,23 +118,26 @@ pub(crate) fn probe_encoded<A, T>(
 where
     A: Serialize + ?Sized,
 {
-    BUF.with(
-        #[inline(always)]
-        |cell| {
-            let Ok(mut buf) = cell.try_borrow_mut() else {
-                // Re-entered (a Serialize impl computing a key).
-                return with_fresh_buffer(args, config, f);
-            };
-            buf.clear();
-            stream::encode_top(args, config, &mut buf).ok()?;
-            let t = f(&buf);
-            if buf.capacity() > 64 * 1024 {
-                // Do not keep a huge buffer alive after one huge key.
-                *buf = Vec::new();
-            }
-            Some(t)
-        },
-    )
+    // Only the address comes out of `with`, so that the encoding and `f`
+    // run here, inlined into the caller, not in `with`'s own frame.
+    let cell: *const RefCell<Vec<u8>> = BUF.with(|cell| cell as *const _);
+    // SAFETY: `with` returned, so this thread's `BUF` is alive (it panics
+    // after the value is destroyed), and it stays alive until this thread
+    // ends, which cannot happen during this call; the reference is used on
+    // this thread only and does not outlive the call.
+    let cell = unsafe { &*cell };
+    let Ok(mut buf) = cell.try_borrow_mut() else {
+        // Re-entered (a Serialize impl computing a key).
+        return with_fresh_buffer(args, config, f);
+    };
+    buf.clear();
+    stream::encode_top(args, config, &mut buf).ok()?;
+    let t = f(&buf);
+    if buf.capacity() > 64 * 1024 {
+        // Do not keep a huge buffer alive after one huge key.
+        *buf = Vec::new();
+    }
+    Some(t)
 }
 
 /// [`probe_encoded`] with a buffer of its own.
