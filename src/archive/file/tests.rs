@@ -491,3 +491,127 @@ fn temporary_files_left_by_dead_writers_are_removed_at_open() {
         assert_eq!(a.get(&1).unwrap(), Some(1));
     }
 }
+
+mod model {
+    //! Random operations through two handles (and reopened ones) on one
+    //! MessagePack file, against a `HashMap`: appends, catching up,
+    //! compactions (values are large enough that a few dozen writes
+    //! outgrow the 256 KiB bound) and torn tails must never change what a
+    //! handle reads.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert {
+            handle: bool,
+            key: u8,
+            size: u16,
+        },
+        Extend {
+            handle: bool,
+            keys: Vec<u8>,
+            size: u16,
+        },
+        Remove {
+            handle: bool,
+            key: u8,
+        },
+        Clear {
+            handle: bool,
+        },
+        /// A half-written record at the end, as a writer killed mid-append
+        /// leaves it.
+        Tear {
+            bytes: u8,
+        },
+        Reopen {
+            handle: bool,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (any::<bool>(), 0..24_u8, 0..12_000_u16)
+                .prop_map(|(handle, key, size)| Op::Insert { handle, key, size }),
+            2 => (any::<bool>(), proptest::collection::vec(0..24_u8, 0..5), 0..3_000_u16)
+                .prop_map(|(handle, keys, size)| Op::Extend { handle, keys, size }),
+            3 => (any::<bool>(), 0..24_u8).prop_map(|(handle, key)| Op::Remove { handle, key }),
+            1 => any::<bool>().prop_map(|handle| Op::Clear { handle }),
+            1 => (1..40_u8).prop_map(|bytes| Op::Tear { bytes }),
+            1 => any::<bool>().prop_map(|handle| Op::Reopen { handle }),
+        ]
+    }
+
+    fn value(key: u8, size: u16, step: usize) -> Vec<u8> {
+        vec![key ^ step as u8; usize::from(size)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn two_handles_agree_with_a_map(ops in proptest::collection::vec(op(), 1..120)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("m.msgpack");
+            let open = |path: &Path| -> FileArchive<u8, Vec<u8>> {
+                FileArchive::open(path).unwrap().durable(false)
+            };
+            let mut handles = [open(&path), open(&path)];
+            let mut model: HashMap<u8, Vec<u8>> = HashMap::new();
+            // A torn tail is followed by a writer, which cuts it off, never
+            // by a second torn append.
+            let mut torn = false;
+            for (step, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Insert { handle, key, size } => {
+                        let v = value(key, size, step);
+                        handles[usize::from(handle)].insert(key, v.clone()).unwrap();
+                        model.insert(key, v);
+                        torn = false;
+                    }
+                    Op::Extend { handle, keys, size } => {
+                        let items: Vec<(u8, Vec<u8>)> =
+                            keys.iter().map(|&k| (k, value(k, size, step))).collect();
+                        handles[usize::from(handle)].extend(items.clone()).unwrap();
+                        torn &= items.is_empty();
+                        model.extend(items);
+                    }
+                    Op::Remove { handle, key } => {
+                        let got = handles[usize::from(handle)].remove(&key).unwrap();
+                        torn &= got.is_none();
+                        prop_assert_eq!(got, model.remove(&key));
+                    }
+                    Op::Clear { handle } => {
+                        handles[usize::from(handle)].clear().unwrap();
+                        torn &= model.is_empty();
+                        model.clear();
+                    }
+                    Op::Tear { bytes } => {
+                        if path.exists() && !torn {
+                            torn = true;
+                            let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+                            // A frame header promising more than follows.
+                            let len = 1_000_u64;
+                            let mut torn = len.to_le_bytes().to_vec();
+                            torn.extend_from_slice(&(!len).to_le_bytes());
+                            torn.resize(usize::from(bytes).max(1), 0xab);
+                            std::io::Write::write_all(&mut file, &torn).unwrap();
+                        }
+                    }
+                    Op::Reopen { handle } => handles[usize::from(handle)] = open(&path),
+                }
+                for h in &handles {
+                    let got: HashMap<u8, Vec<u8>> =
+                        h.iter().unwrap().map(Result::unwrap).collect();
+                    prop_assert_eq!(&got, &model, "after step {}", step);
+                }
+            }
+            for entry in std::fs::read_dir(dir.path()).unwrap() {
+                let name = entry.unwrap().file_name();
+                prop_assert!(!name.to_string_lossy().contains(".tmp-"), "left {:?}", name);
+            }
+        }
+    }
+}
