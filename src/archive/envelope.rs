@@ -67,30 +67,41 @@ pub struct Envelope<'a> {
 impl<'a> Envelope<'a> {
     /// The envelope's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let sections = [self.key, self.args];
-        let len = HEADER
-            + sections
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// The length of [`encode`](Self::encode)'s result.
+    pub fn encoded_len(&self) -> usize {
+        HEADER
+            + [self.key, self.args]
                 .iter()
                 .flatten()
                 .map(|s| 4 + s.len())
                 .sum::<usize>()
-            + self.value.len();
-        let mut out = Vec::with_capacity(len);
+            + self.value.len()
+    }
+
+    /// Appends the envelope's bytes to `out` (for a container that frames
+    /// envelopes, without a copy of its own).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.reserve(self.encoded_len());
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         let flags =
             u8::from(self.key.is_some()) * FLAG_KEY + u8::from(self.args.is_some()) * FLAG_ARGS;
         out.push(flags);
         out.extend_from_slice(&[0; 8]);
-        for section in sections.into_iter().flatten() {
+        for section in [self.key, self.args].into_iter().flatten() {
             let n = u32::try_from(section.len()).expect("an envelope section over 4 GiB");
             out.extend_from_slice(&n.to_le_bytes());
             out.extend_from_slice(section);
         }
         out.extend_from_slice(self.value);
-        let sum = checksum(&out);
-        out[4..HEADER].copy_from_slice(&sum);
-        out
+        let sum = checksum(&out[start..]);
+        out[start + 4..start + HEADER].copy_from_slice(&sum);
     }
 
     /// Checks and splits `bytes`; `location` (a path, a table and key, ...)

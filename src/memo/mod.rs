@@ -186,24 +186,11 @@ where
         let mut key = None;
         match self.find(&args, &mut key) {
             Some(Ok(value)) => value,
-            Some(Err((lead, hash))) => self.call_missed(lead, hash, key, args),
+            Some(Err((lead, hash))) => self
+                .missed(lead, hash, key, args, false)
+                .unwrap_or_else(|_| unreachable!("lenient resolve does not fail")),
             None => self.call_without_key(args),
         }
-    }
-
-    /// [`call`](Memo::call)'s miss, out of line: the hit path stays small
-    /// (fewer registers to save on every call).
-    #[inline(never)]
-    fn call_missed(
-        &self,
-        lead: Lead,
-        hash: u64,
-        key: Option<K::Memory>,
-        args: F::Args,
-    ) -> F::Output {
-        let leader = lead.leader(&self.store, hash, Self::missed_key(key));
-        self.missed(leader, args, false)
-            .unwrap_or_else(|_| unreachable!("lenient resolve does not fail"))
     }
 
     /// [`call`](Memo::call) when no key can be built: counted, computed.
@@ -253,15 +240,21 @@ where
         e
     }
 
-    /// The miss path: an entry known by the key's fallback (rare), else the
-    /// archive and the function ([`resolve`](Self::resolve)).
+    /// The miss path, led by the caller (`lead`, `hash` and the memory
+    /// `key` [`find`](Self::find) handed back): an entry known by the key's
+    /// fallback (rare), else the archive and the function
+    /// ([`resolve`](Self::resolve)). Out of line, so that the hit path of
+    /// [`call`](Memo::call) stays small (fewer registers to save per call).
     #[inline(never)]
     fn missed(
         &self,
-        leader: Leader<'_, K::Memory, F::Output, P>,
+        lead: Lead,
+        hash: u64,
+        key: Option<K::Memory>,
         args: F::Args,
         strict: bool,
     ) -> Result<F::Output> {
+        let leader = lead.leader(&self.store, hash, Self::missed_key(key));
         if self.fallbacks.load(Relaxed) {
             if let Some(fallback) = K::fallback(leader.key()) {
                 let hash = self.hasher.hash_one(&fallback);
@@ -289,10 +282,7 @@ where
         let mut key = None;
         match self.find(&args, &mut key) {
             Some(Ok(value)) => Ok(value),
-            Some(Err((lead, hash))) => {
-                let key = Self::missed_key(key);
-                self.missed(lead.leader(&self.store, hash, key), args, true)
-            }
+            Some(Err((lead, hash))) => self.missed(lead, hash, key, args, true),
             None => Err(self.key_error(&args)),
         }
     }

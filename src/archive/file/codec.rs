@@ -30,11 +30,8 @@ pub(super) struct EntriesRef<'a, K, V>(pub(super) &'a Entries<K, V>);
 
 impl<K: Serialize, V: Serialize> Serialize for EntriesRef<'_, K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for (k, (v, args)) in self.0 {
-            seq.serialize_element(&(k, v, args.as_deref().map(ArgsRef)))?;
-        }
-        seq.end()
+        let entries = self.0.iter().map(|(k, (v, args))| (k, v, args));
+        serialize_entries(serializer, self.0.len(), entries)
     }
 }
 
@@ -43,12 +40,27 @@ struct ItemsRef<'a, K, V>(&'a [Item<K, V>]);
 
 impl<K: Serialize, V: Serialize> Serialize for ItemsRef<'_, K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for (k, v, args) in self.0 {
-            seq.serialize_element(&(k, v, args.as_deref().map(ArgsRef)))?;
-        }
-        seq.end()
+        let items = self.0.iter().map(|(k, v, args)| (k, v, args));
+        serialize_entries(serializer, self.0.len(), items)
     }
+}
+
+/// `len` entries as `[[key, value, args-or-nil], ...]`.
+fn serialize_entries<'a, S, K, V>(
+    serializer: S,
+    len: usize,
+    entries: impl Iterator<Item = (&'a K, &'a V, &'a Option<Vec<u8>>)>,
+) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    K: Serialize + 'a,
+    V: Serialize + 'a,
+{
+    let mut seq = serializer.serialize_seq(Some(len))?;
+    for (k, v, args) in entries {
+        seq.serialize_element(&(k, v, args.as_deref().map(ArgsRef)))?;
+    }
+    seq.end()
 }
 
 /// Reads `[[key, value, args-or-nil], ...]` straight into a dictionary
@@ -119,12 +131,12 @@ impl<K: Eq + Hash, V> Record<K, V> {
 pub(super) fn put_record<K: Serialize, V: Serialize>(
     items: &[Item<K, V>],
 ) -> crate::Result<Vec<u8>> {
-    super::super::envelope::to_msgpack(&(PUT, ItemsRef(items)), "file archive record")
+    crate::archive::envelope::to_msgpack(&(PUT, ItemsRef(items)), "file archive record")
 }
 
 /// The MessagePack of a record removing `key`.
 pub(super) fn remove_record<K: Serialize>(key: &K) -> crate::Result<Vec<u8>> {
-    super::super::envelope::to_msgpack(&(REMOVE, [key]), "file archive record")
+    crate::archive::envelope::to_msgpack(&(REMOVE, [key]), "file archive record")
 }
 
 impl<'de, K, V> Deserialize<'de> for Record<K, V>

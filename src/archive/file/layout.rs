@@ -31,13 +31,12 @@ pub(super) fn push_frame(out: &mut Vec<u8>, value: &[u8]) {
         key: None,
         args: None,
         value,
-    }
-    .encode();
-    let len = envelope.len() as u64;
-    out.reserve(FRAME_HEADER + envelope.len());
+    };
+    let len = envelope.encoded_len() as u64;
+    out.reserve(FRAME_HEADER + envelope.encoded_len());
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&(!len).to_le_bytes());
-    out.extend_from_slice(&envelope);
+    envelope.encode_into(out);
 }
 
 /// One whole frame.

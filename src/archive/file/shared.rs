@@ -393,18 +393,13 @@ where
         })();
         let end = log.end + frame.len() as u64;
         match result {
-            Ok(meta) if meta.len() == end => {
-                cache.seen = Seen::File(Fingerprint::of(&meta));
-                cache.log = Some(LogState {
-                    end,
-                    torn: 0,
-                    ..log
-                });
-                Ok(())
-            }
-            Ok(_) => {
-                // Someone wrote without the lock: read the file again.
-                cache.seen = Seen::Unknown;
+            Ok(meta) => {
+                cache.seen = if meta.len() == end {
+                    Seen::File(Fingerprint::of(&meta))
+                } else {
+                    // Someone wrote without the lock: read the file again.
+                    Seen::Unknown
+                };
                 cache.log = Some(LogState {
                     end,
                     torn: 0,
@@ -484,8 +479,8 @@ where
         };
         fs::remove_stale_temps(&self.path, &self.tmp_prefix);
         let mut cache = self.cache.write();
+        // Parsed again whole: an unknown state is never caught up with.
         cache.seen = Seen::Unknown;
-        cache.log = None;
         if self.refresh(&mut cache).is_ok() {
             if let Some(log) = cache.log.filter(|l| l.torn > 0) {
                 log::warn!(

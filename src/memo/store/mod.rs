@@ -250,11 +250,8 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         if let Some(mut sole) = self.memory.sole() {
             // The only stripe in use: no logs, the policy is told at once.
             let (memory, order) = sole.parts();
-            if let Some(value) = Self::hit_held(memory, &mut order.policy, hash, key) {
-                return Ok(value);
-            }
-            if let Some(lead) = Self::lead(memory, hash, key) {
-                return Err(lead);
+            if let Some(result) = Self::hit_or_lead(memory, &mut order.policy, hash, key) {
+                return result;
             }
             drop(sole);
             return self.recheck(hash, key);
