@@ -1,8 +1,10 @@
 //! The SQLite driver: the pool, per-connection settings, and the
 //! [`Driver`] operations on rusqlite connections.
 
+mod fast;
+
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,9 +13,10 @@ use parking_lot::{Mutex, MutexGuard};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use scheduled_thread_pool::ScheduledThreadPool;
 
+use self::fast::FastConn;
 use super::dialect::{Dialect, Statements};
 use super::driver::Driver;
 use super::target::{Backend, Target};
@@ -38,8 +41,9 @@ pub(crate) struct SqliteDriver {
     pool: Pool<SqliteConnectionManager>,
     /// One connection kept out of the pool for the common, uncontended
     /// case: taking it is a `try_lock` (about 20 ns) where a pool checkout
-    /// costs about 200 ns (a mutex, a condvar and two clock reads).
-    fast: Mutex<Connection>,
+    /// costs about 200 ns (a mutex, a condvar and two clock reads). It
+    /// holds its lookup statements prepared.
+    fast: Mutex<FastConn>,
     /// The pool has no connection but `fast` (a memory database): wait
     /// for it instead of the pool.
     single: bool,
@@ -64,7 +68,7 @@ pub(crate) type Conn = PooledConnection<SqliteConnectionManager>;
 
 /// A connection lent by [`Db::conn`]: the fast one or one from the pool.
 pub(crate) enum ConnRef<'a> {
-    Fast(MutexGuard<'a, Connection>),
+    Fast(MutexGuard<'a, FastConn>),
     Pooled(Conn),
 }
 
@@ -73,17 +77,7 @@ impl Deref for ConnRef<'_> {
     #[inline]
     fn deref(&self) -> &Connection {
         match self {
-            ConnRef::Fast(guard) => guard,
-            ConnRef::Pooled(conn) => conn,
-        }
-    }
-}
-
-impl DerefMut for ConnRef<'_> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut Connection {
-        match self {
-            ConnRef::Fast(guard) => guard,
+            ConnRef::Fast(guard) => guard.conn(),
             ConnRef::Pooled(conn) => conn,
         }
     }
@@ -138,7 +132,7 @@ impl SqliteDriver {
             .build_unchecked(manager);
         Ok(SqliteDriver {
             pool,
-            fast: Mutex::new(first),
+            fast: Mutex::new(FastConn::hold(first)),
             single: size == 1,
             url,
             name,
@@ -232,16 +226,18 @@ impl Driver for SqliteDriver {
     }
 
     fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(sql).map_err(|e| sql_error(at, e))?;
-        let mut rows = stmt.query([key]).map_err(|e| sql_error(at, e))?;
-        match rows.next().map_err(|e| sql_error(at, e))? {
-            None => Ok(None),
-            Some(row) => {
-                let stored = row.get_ref(0).map_err(|e| sql_error(at, e))?;
-                Ok(Some(stored_bytes(stored).to_vec()))
-            }
+        let lookup = |stmt: &mut rusqlite::Statement<'_>| {
+            let mut rows = stmt.query([key])?;
+            rows.next()?
+                .map(|row| Ok(stored_bytes(row.get_ref(0)?).to_vec()))
+                .transpose()
+        };
+        match self.conn()? {
+            // The hot path of a reload: the statement is held prepared.
+            ConnRef::Fast(mut fast) => fast.with_held(sql, lookup),
+            ConnRef::Pooled(conn) => conn.prepare_cached(sql).and_then(|mut s| lookup(&mut s)),
         }
+        .map_err(|e| sql_error(at, e))
     }
 
     fn exists(&self, at: &str, sql: &str, key: &[u8]) -> Result<bool> {
@@ -258,11 +254,13 @@ impl Driver for SqliteDriver {
     }
 
     fn put_batch(&self, at: &str, sql: &Statements, rows: &[RawEntry]) -> Result<()> {
-        let mut conn = self.conn()?;
+        let conn = self.conn()?;
         // IMMEDIATE: take the write lock now (waiting up to the busy
         // timeout) rather than failing on a read-to-write upgrade later.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        // (Unchecked: the fast connection is shared with its statements;
+        // this connection is lent to this call alone, so no other
+        // transaction is open on it.)
+        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
             .map_err(|e| sql_error(at, e))?;
         {
             let mut stmt = tx
