@@ -3,6 +3,7 @@
 mod builder;
 mod flight;
 mod func;
+pub(crate) mod hasher;
 mod lease;
 mod probe;
 mod stats;
@@ -20,13 +21,12 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use hashbrown::DefaultHashBuilder;
-
 use crate::archive::{Archive, NullArchive, WithArgs};
 use crate::key::keymap::{HashKeymap, Keymap};
 use crate::key::KeyConfig;
 use crate::policy::{Lru, Policy};
 use crate::{Error, Result};
+use hasher::KeyHashBuilder;
 use probe::Probe;
 use store::{Count, Displaced, Lead, Leader, Store};
 
@@ -61,7 +61,7 @@ where
     func: F,
     keymap: K,
     config: KeyConfig,
-    hasher: DefaultHashBuilder,
+    hasher: KeyHashBuilder,
     /// Keyed by the keymap's memory keys (for the hash keymap, the encoded
     /// arguments: a hit needs no digest).
     store: Store<K::Memory, F::Output, P>,
@@ -157,7 +157,7 @@ where
             func: p.func,
             keymap: p.keymap,
             config: p.config,
-            hasher: DefaultHashBuilder::default(),
+            hasher: KeyHashBuilder::default(),
             store: Store::new(p.policy),
             errors: AtomicU64::new(0),
             archive: p.archive,

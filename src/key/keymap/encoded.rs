@@ -160,7 +160,9 @@ mod tests {
             assert_eq!(k.bytes(), Some(&bytes[..]));
             assert!(k.is(&bytes));
             assert_eq!(k, EncodedArgs::new(&bytes));
-            let h = hashbrown::DefaultHashBuilder::default();
+            // As the memo's hasher sees them: a stored key and the bytes a
+            // lookup just encoded hash alike.
+            let h = crate::memo::hasher::KeyHashBuilder::default();
             assert_eq!(h.hash_one(&k), h.hash_one(&bytes[..]), "hashes as [u8]");
             assert_eq!(k.digest(), HashKey::of_encoding(&bytes));
         }
