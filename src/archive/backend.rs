@@ -96,6 +96,13 @@ pub trait Backend: Send + Sync + Sized {
     /// The envelope stored under `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// `f` of the envelope stored under `key`, if any, without a copy of
+    /// its own where the backend can lend the bytes (SQLite lends its
+    /// row). By default, `f` of [`get`](Self::get)'s bytes.
+    fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        Ok(self.get(key)?.map(|stored| f(&stored)))
+    }
+
     /// Stores `envelope` under `key`, replacing what was there, atomically.
     fn put(&self, key: &[u8], envelope: &[u8]) -> Result<()>;
 
@@ -204,6 +211,19 @@ where
         to_msgpack(key, "an archive key")
     }
 
+    /// `f` of the key's bytes, encoded on the stack when they fit (a
+    /// hashed key takes 18 bytes): a read then allocates nothing for them.
+    fn with_key<R>(key: &K, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
+        let mut room = [0_u8; 64];
+        let mut free = &mut room[..];
+        if rmp_serde::encode::write(&mut free, key).is_ok() {
+            let len = 64 - free.len();
+            return f(&room[..len]);
+        }
+        // Too long for the stack (or not encodable: the error comes from here).
+        f(&Self::encode_key(key)?)
+    }
+
     /// The key's bytes and the envelope holding the key, `args` and `value`.
     fn encode_entry(key: &K, value: &V, args: Option<&[u8]>) -> Result<RawEntry> {
         let key = Self::encode_key(key)?;
@@ -257,11 +277,11 @@ where
     /// The value of `key`; a damaged entry, or one holding another key's
     /// value, is [`Error::Corrupt`] naming the entry.
     fn get(&self, key: &K) -> Result<Option<V>> {
-        let key = Self::encode_key(key)?;
-        match self.backend.get(&key)? {
-            Some(stored) => self.decode_value(&key, &stored).map(Some),
-            None => Ok(None),
-        }
+        Self::with_key(key, |key| {
+            self.backend
+                .get_with(key, |stored| self.decode_value(key, stored))?
+                .transpose()
+        })
     }
 
     fn insert(&self, key: K, value: V) -> Result<()> {

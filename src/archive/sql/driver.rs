@@ -35,6 +35,21 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug {
     /// The first column of the first row of `sql` run with the key, as bytes.
     fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// [`query_value`](Self::query_value), handing the bytes to `found`
+    /// (if there is a row) instead of returning a copy.
+    fn query_value_with(
+        &self,
+        at: &str,
+        sql: &str,
+        key: &[u8],
+        found: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
+        if let Some(bytes) = self.query_value(at, sql, key)? {
+            found(&bytes);
+        }
+        Ok(())
+    }
+
     /// Whether `sql` run with the key returns a row.
     fn exists(&self, at: &str, sql: &str, key: &[u8]) -> Result<bool>;
 

@@ -109,6 +109,15 @@ impl Backend for SqlTable {
             .query_value(self.at(), &self.table.sql.get, key)
     }
 
+    fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        let (mut f, mut out) = (Some(f), None);
+        self.ready()?
+            .query_value_with(self.at(), &self.table.sql.get, key, &mut |stored| {
+                out = f.take().map(|f| f(stored));
+            })?;
+        Ok(out)
+    }
+
     fn put(&self, key: &[u8], envelope: &[u8]) -> Result<()> {
         self.ready()?
             .put(self.at(), &self.table.sql.upsert, key, envelope)

@@ -38,7 +38,17 @@ const STATEMENT_CACHE: usize = 64;
 /// One open SQLite database: its connection pool and its URL, shared (via
 /// `Arc`) by every archive and table handle opened from it.
 pub(crate) struct SqliteDriver {
-    pool: Pool<SqliteConnectionManager>,
+    /// The pool, built when the fast connection is first found busy.
+    /// Building it starts r2d2's worker thread, and in a process with a
+    /// second thread the kernel counts references to the file on every
+    /// `fcntl` and `fstat` SQLite makes (three per read transaction): about
+    /// 2% of a reload. A program that uses one connection at a time never
+    /// starts it.
+    pool: OnceLock<Pool<SqliteConnectionManager>>,
+    /// The pool's manager, until the pool is built.
+    manager: Mutex<Option<SqliteConnectionManager>>,
+    /// Connections the pool may open.
+    size: u32,
     /// One connection kept out of the pool for the common, uncontended
     /// case: taking it is a `try_lock` (about 20 ns) where a pool checkout
     /// costs about 200 ns (a mutex, a condvar and two clock reads). It
@@ -121,17 +131,10 @@ impl SqliteDriver {
         let first = manager
             .connect()
             .map_err(|e| Error::archive(url.clone(), format!("cannot open the database: {e}")))?;
-        let pool = Pool::builder()
-            .thread_pool(pool_workers())
-            .max_size(size)
-            .min_idle(Some(0))
-            .test_on_check_out(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connection_timeout(BUSY_TIMEOUT * 3)
-            .build_unchecked(manager);
         Ok(SqliteDriver {
-            pool,
+            pool: OnceLock::new(),
+            manager: Mutex::new(Some(manager)),
+            size,
             fast: Mutex::new(FastConn::hold(first)),
             single: size == 1,
             url,
@@ -150,10 +153,36 @@ impl SqliteDriver {
         if self.single {
             return Ok(ConnRef::Fast(self.fast.lock()));
         }
-        self.pool
+        self.pool()
             .get()
             .map(ConnRef::Pooled)
             .map_err(|e| no_connection(&self.url, e))
+    }
+
+    /// The pool, built now if this is its first use.
+    fn pool(&self) -> &Pool<SqliteConnectionManager> {
+        self.pool.get_or_init(|| {
+            let manager = (self.manager.lock().take()).expect("the pool is built once");
+            log::debug!(
+                "klepto: {}: a second connection is needed, starting the pool",
+                self.url
+            );
+            Pool::builder()
+                .thread_pool(pool_workers())
+                .max_size(self.size)
+                .min_idle(Some(0))
+                .test_on_check_out(false)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connection_timeout(BUSY_TIMEOUT * 3)
+                .build_unchecked(manager)
+        })
+    }
+
+    /// Whether the pool was built (for tests).
+    #[cfg(test)]
+    pub(crate) fn pool_started(&self) -> bool {
+        self.pool.get().is_some()
     }
 }
 
@@ -226,11 +255,25 @@ impl Driver for SqliteDriver {
     }
 
     fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let lookup = |stmt: &mut rusqlite::Statement<'_>| {
+        let mut out = None;
+        self.query_value_with(at, sql, key, &mut |bytes| out = Some(bytes.to_vec()))?;
+        Ok(out)
+    }
+
+    /// The bytes are lent from SQLite's row, valid until the next step.
+    fn query_value_with(
+        &self,
+        at: &str,
+        sql: &str,
+        key: &[u8],
+        found: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
+        let mut lookup = |stmt: &mut rusqlite::Statement<'_>| {
             let mut rows = stmt.query([key])?;
-            rows.next()?
-                .map(|row| Ok(stored_bytes(row.get_ref(0)?).to_vec()))
-                .transpose()
+            if let Some(row) = rows.next()? {
+                found(stored_bytes(row.get_ref(0)?));
+            }
+            Ok(())
         };
         match self.conn()? {
             // The hot path of a reload: the statement is held prepared.
@@ -350,4 +393,42 @@ fn init_connection(conn: &mut Connection, durable: bool) -> rusqlite::Result<()>
     // A page cache of up to 8 MiB per connection (SQLite's default is
     // 2 MiB), so a table of a few megabytes is read from memory.
     conn.execute_batch("PRAGMA cache_size=-8192")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_starts_only_when_the_fast_connection_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lazy.db");
+        let driver = SqliteDriver::open(&Target::parse(path.as_os_str()).unwrap()).unwrap();
+        driver
+            .run("t", "CREATE TABLE t (key BLOB PRIMARY KEY, value BLOB)")
+            .unwrap();
+        let get = "SELECT value FROM t WHERE key = ?1";
+        driver
+            .put("t", "INSERT INTO t VALUES (?1, ?2)", b"k", b"v")
+            .unwrap();
+        assert_eq!(
+            driver.query_value("t", get, b"k").unwrap(),
+            Some(b"v".to_vec())
+        );
+        assert!(
+            !driver.pool_started(),
+            "one caller at a time: no pool, no thread"
+        );
+        // While the fast connection is lent, another caller gets a pooled one.
+        let fast = driver.conn().unwrap();
+        assert!(matches!(fast, ConnRef::Fast(_)));
+        let pooled = driver.conn().unwrap();
+        assert!(matches!(pooled, ConnRef::Pooled(_)));
+        assert!(driver.pool_started());
+        drop(fast);
+        let n: i64 = pooled
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
 }
