@@ -3,7 +3,7 @@
 //! Lamport clock that stamps them (see the [store](super) docs).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 
@@ -17,8 +17,11 @@ use crate::policy::{Policy, Slot};
 pub(super) const PREALLOCATE_MAX: usize = 1 << 16;
 
 /// A stripe's log is replayed once it holds this many touches, if the
-/// eviction order is free.
-pub(super) const LOG_LIMIT: usize = 4096;
+/// eviction order is free: 96 KiB of 12-byte touches. A longer log replays
+/// less often, and skips more of the hits that a later hit on the same
+/// entry makes moot (8,192 against 4,096 of 16 bytes: 5-10% more hits per
+/// second from two threads on the project's VM).
+pub(super) const LOG_LIMIT: usize = 8192;
 /// A stripe's log is replayed, waiting for the order, at this many touches.
 pub(super) const LOG_CAP: usize = 4 * LOG_LIMIT;
 
@@ -42,44 +45,60 @@ impl<K, V> Entry<K, V> {
 /// A recorded hit, replayed into the policy later.
 #[derive(Clone, Copy)]
 pub(super) struct Touch {
-    pub(super) stamp: u64,
+    pub(super) stamp: u32,
     pub(super) slot: Slot,
     pub(super) generation: u32,
 }
 
-/// The highest stamp a thread has published: when it replays its own log,
-/// and when it ends. Stamps taken later are above it, so hits made after
-/// another thread's (joined, or seen replaying) replay after them.
-pub(super) static PUBLISHED: AtomicU64 = AtomicU64::new(0);
+/// The epoch: a touch is stamped with it, and a thread that took stamps
+/// advances it when it ends (in its thread-local destructors). A touch made
+/// after a thread ended (and was joined by its handle) thus has a higher
+/// stamp than every touch of that thread, and replays after them; touches of threads running at the same time may
+/// share a stamp, and then replay in their logs' order (one order they
+/// could have happened in). A thread's own touches are in one log, in
+/// order. Read on every logged hit, written when threads end: the cache
+/// line stays shared.
+static EPOCH: AtomicU32 = AtomicU32::new(0);
 
-/// A thread's Lamport clock (shared by all memos: clocks only need to grow).
-pub(super) struct Clock(Cell<u64>);
+thread_local! {
+    /// Whether this thread will advance [`EPOCH`] when it ends. Without a
+    /// destructor, checking it is one load.
+    static STAMPING: Cell<bool> = const { Cell::new(false) };
+    /// Advances [`EPOCH`] when the thread ends; registered by its first
+    /// stamp.
+    static AT_EXIT: AdvanceAtExit = const { AdvanceAtExit };
+}
 
-impl Drop for Clock {
+/// See [`AT_EXIT`].
+struct AdvanceAtExit;
+
+impl Drop for AdvanceAtExit {
     fn drop(&mut self) {
-        PUBLISHED.fetch_max(self.0.get(), Relaxed);
+        // Saturating: after 4 billion threads, touches of threads that ended
+        // and of later ones may share a stamp (their order is then the
+        // logs', as for threads running at the same time).
+        let _ = EPOCH.fetch_update(Relaxed, Relaxed, |e| e.checked_add(1));
     }
 }
 
-thread_local! {
-    static CLOCK: Clock = const { Clock(Cell::new(0)) };
+/// Makes this thread advance the epoch when it ends.
+#[cold]
+#[inline(never)]
+fn advance_at_exit() {
+    // Fails only while the thread's destructors run; the touches it makes
+    // then are its last, and no later thread's can precede them.
+    if AT_EXIT.try_with(|_| ()).is_ok() {
+        STAMPING.with(|s| s.set(true));
+    }
 }
 
-/// The next stamp: above this thread's last one, the stripe's last one and
-/// the published one.
+/// The stamp of a touch made now: the epoch.
 #[inline]
-pub(super) fn next_stamp(stripe_clock: &mut u64) -> u64 {
-    CLOCK.with(|clock| {
-        let stamp = clock
-            .0
-            .get()
-            .max(*stripe_clock)
-            .max(PUBLISHED.load(Relaxed))
-            + 1;
-        clock.0.set(stamp);
-        *stripe_clock = stamp;
-        stamp
-    })
+pub(super) fn stamp() -> u32 {
+    if !STAMPING.with(Cell::get) {
+        advance_at_exit();
+    }
+    EPOCH.load(Relaxed)
 }
 
 /// Where a slot's entry is, and which entry it is (the generation grows
@@ -170,6 +189,5 @@ impl<P> Order<P> {
 #[derive(Default)]
 pub(super) struct Local {
     pub(super) log: Vec<Touch>,
-    pub(super) clock: u64,
     pub(super) hits: u64,
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::policy::{Lru, Unbounded};
+use std::sync::Arc;
 
 /// A deterministic hash, the same in every thread.
 fn hasher() -> impl Fn(&u64) -> u64 {
@@ -93,7 +94,7 @@ fn only_the_last_hit_on_each_slot_is_replayed_when_that_is_all_that_matters() {
         .map(|(stamp, slot)| touch(stamp, slot))
         .collect();
     let first = order.last_hits(&mut touches);
-    let kept: Vec<(u64, Slot)> = touches[first..].iter().map(|t| (t.stamp, t.slot)).collect();
+    let kept: Vec<(u32, Slot)> = touches[first..].iter().map(|t| (t.stamp, t.slot)).collect();
     assert_eq!(kept, vec![(4, 2), (5, 1), (6, 0)]);
     // A new batch forgets the marks of the last one.
     let mut again = vec![touch(7, 2), touch(8, 2)];
@@ -180,4 +181,36 @@ fn an_abandoned_flight_passes_to_one_follower() {
     assert!(follower.join().unwrap(), "the follower took over");
     assert_eq!(s.get(h(&1), &1), Some(9));
     assert!(s.flights_empty());
+}
+
+#[test]
+fn a_hit_after_a_thread_ended_counts_as_later_than_that_threads_hits() {
+    // Each round's helper thread gets a new number, so over four rounds its
+    // stripe comes before the main thread's in the merge at least once: a
+    // stable merge by stripe alone would then put its hit last.
+    let h = hasher();
+    let s = Arc::new(store(Lru::new(2), true));
+    for round in 0..8 {
+        s.clear();
+        for k in [1, 2] {
+            s.insert(h(&k), k, k, false, false, Count::Nothing, &h);
+        }
+        // Logged on the helper's stripe, then the helper ends. (Joined by
+        // its handle: a `thread::scope` may return before the thread's
+        // destructors, which advance the epoch, have run.)
+        let (store, hash) = (Arc::clone(&s), h(&1));
+        let helper = std::thread::spawn(move || assert_eq!(store.get(hash, &1), Some(1)));
+        helper.join().unwrap();
+        // Logged on this thread's stripe: the most recent use.
+        assert_eq!(s.get(h(&2), &2), Some(2));
+        match s.insert(h(&3), 3, 3, false, false, Count::Nothing, &h) {
+            Displaced::Evicted { key, .. } => assert_eq!(key, 1, "round {round}"),
+            _ => panic!("expected an eviction"),
+        }
+    }
+}
+
+#[test]
+fn a_touch_takes_twelve_bytes() {
+    assert_eq!(std::mem::size_of::<Touch>(), 12);
 }
