@@ -53,11 +53,11 @@ pub(super) struct Touch {
 /// The epoch: a touch is stamped with it, and a thread that took stamps
 /// advances it when it ends (in its thread-local destructors). A touch made
 /// after a thread ended (and was joined by its handle) thus has a higher
-/// stamp than every touch of that thread, and replays after them; touches of threads running at the same time may
-/// share a stamp, and then replay in their logs' order (one order they
-/// could have happened in). A thread's own touches are in one log, in
-/// order. Read on every logged hit, written when threads end: the cache
-/// line stays shared.
+/// stamp than every touch of that thread, and replays after them; touches
+/// of threads running at the same time may share a stamp, and then replay
+/// in their logs' order (one order they could have happened in). A
+/// thread's own touches are in one log, in order. Read on every logged
+/// hit, written when threads end: the cache line stays shared.
 static EPOCH: AtomicU32 = AtomicU32::new(0);
 
 thread_local! {
@@ -85,8 +85,9 @@ impl Drop for AdvanceAtExit {
 #[cold]
 #[inline(never)]
 fn advance_at_exit() {
-    // Fails only while the thread's destructors run; the touches it makes
-    // then are its last, and no later thread's can precede them.
+    // Fails only while the thread's destructors run: its touches from then
+    // on may share a stamp with a later thread's, and are then ordered as
+    // those of threads running at the same time.
     if AT_EXIT.try_with(|_| ()).is_ok() {
         STAMPING.with(|s| s.set(true));
     }
