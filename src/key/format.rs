@@ -25,13 +25,19 @@ pub(crate) const EXT_I128: i8 = 5;
 /// Ext type of an integer above `u64::MAX` (16 bytes, big-endian).
 pub(crate) const EXT_U128: i8 = 6;
 
+// (`Error::Key` is built directly, not through `Error::key`: the test
+// oracle in `tests/encoding/oracle` compiles this file too.)
+
 pub(crate) fn write_err(e: impl std::fmt::Display) -> Error {
-    Error::key(format!("cannot encode the key: {e}"))
+    Error::Key {
+        reason: format!("cannot encode the key: {e}"),
+    }
 }
 
 pub(crate) fn len32(len: usize, what: &str) -> Result<u32> {
-    u32::try_from(len)
-        .map_err(|_| Error::key(format!("{what} of length {len} is too long for a key")))
+    u32::try_from(len).map_err(|_| Error::Key {
+        reason: format!("{what} of length {len} is too long for a key"),
+    })
 }
 
 #[inline]

@@ -6,6 +6,9 @@ mod bytes;
 mod oracle;
 mod text;
 
+// What `crate::` names in the library files the oracle compiles.
+use klepto::{Error, Result};
+
 use proptest::prelude::*;
 
 /// Floats that stress keys: ordinary ones, both zeros, NaN, both

@@ -39,6 +39,19 @@ pub(super) fn push_frame(out: &mut Vec<u8>, value: &[u8]) {
     envelope.encode_into(out);
 }
 
+/// The value of an envelope a file archive wrote (a snapshot, a record, or
+/// a whole 0.1 file): one without an entry's key and arguments sections.
+pub(super) fn file_value<'a>(bytes: &'a [u8], location: &str) -> Result<&'a [u8]> {
+    let envelope = Envelope::decode(bytes, location)?;
+    if envelope.key.is_some() || envelope.args.is_some() {
+        return Err(Error::Corrupt {
+            location: location.to_owned(),
+            reason: "an entry's envelope (with key or arguments) inside a file archive".into(),
+        });
+    }
+    Ok(envelope.value)
+}
+
 /// One whole frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Frame<'a> {
@@ -90,16 +103,13 @@ pub(super) fn scan<'a>(bytes: &'a [u8], base: u64, location: &str) -> Result<Sca
         let Some(frame) = usize::try_from(len).ok().and_then(|n| body.get(..n)) else {
             return Ok(Scan { frames, ..torn() });
         };
-        let envelope = Envelope::decode(frame, location).map_err(|e| match e {
+        let value = file_value(frame, location).map_err(|e| match e {
             Error::Corrupt { reason, .. } => corrupt(pos, &reason),
             other => other,
         })?;
-        if envelope.key.is_some() || envelope.args.is_some() {
-            return Err(corrupt(pos, "an entry envelope inside a file archive"));
-        }
         pos += FRAME_HEADER + frame.len();
         frames.push(Frame {
-            value: envelope.value,
+            value,
             end: base + pos as u64,
         });
     }

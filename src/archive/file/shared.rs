@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::codec::{EntriesRef, EntryMap, JsonIn, JsonOut, Record, JSON_FORMAT, JSON_VERSION};
 use super::layout::{self, push_frame, Frame};
 use super::Entries;
-use crate::archive::envelope::{from_msgpack, to_msgpack, Envelope};
+use crate::archive::envelope::{from_msgpack, to_msgpack};
 use crate::archive::fs::{self, io_err, LockGuard};
 use crate::{Error, Result};
 
@@ -288,14 +288,8 @@ where
             Format::MsgPack => {
                 let Some(body) = bytes.strip_prefix(&layout::MAGIC) else {
                     // A single envelope, as earlier versions wrote.
-                    let envelope = Envelope::decode(bytes, &location)?;
-                    if envelope.key.is_some() || envelope.args.is_some() {
-                        return Err(corrupt(
-                            "an envelope with key or args sections is an entry, not a file archive"
-                                .into(),
-                        ));
-                    }
-                    let entries = from_msgpack::<EntryMap<K, V>>(envelope.value, &location)?;
+                    let value = layout::file_value(bytes, &location)?;
+                    let entries = from_msgpack::<EntryMap<K, V>>(value, &location)?;
                     return Ok((entries.0, None));
                 };
                 let scan = layout::scan(body, layout::MAGIC.len() as u64, &location)?;

@@ -32,22 +32,21 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug {
         false
     }
 
-    /// The first column of the first row of `sql` run with the key, as bytes.
-    fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
-
-    /// [`query_value`](Self::query_value), handing the bytes to `found`
-    /// (if there is a row) instead of returning a copy.
+    /// Hands `found` the first column of the first row of `sql` run with
+    /// the key, as bytes lent by the driver (no copy), if there is a row.
     fn query_value_with(
         &self,
         at: &str,
         sql: &str,
         key: &[u8],
         found: &mut dyn FnMut(&[u8]),
-    ) -> Result<()> {
-        if let Some(bytes) = self.query_value(at, sql, key)? {
-            found(&bytes);
-        }
-        Ok(())
+    ) -> Result<()>;
+
+    /// [`query_value_with`](Self::query_value_with)'s bytes, copied.
+    fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut out = None;
+        self.query_value_with(at, sql, key, &mut |bytes| out = Some(bytes.to_vec()))?;
+        Ok(out)
     }
 
     /// Whether `sql` run with the key returns a row.

@@ -205,11 +205,19 @@ impl Driver for PgDriver {
         Some(&self.schema)
     }
 
-    fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn query_value_with(
+        &self,
+        at: &str,
+        sql: &str,
+        key: &[u8],
+        found: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
         self.with(at, |c| {
             let statement = c.prepare(sql)?;
-            let row = c.client.query_opt(&statement, &[&key])?;
-            row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose()
+            if let Some(row) = c.client.query_opt(&statement, &[&key])? {
+                found(row.try_get::<_, &[u8]>(0)?);
+            }
+            Ok(())
         })
     }
 

@@ -24,8 +24,9 @@
 //! plausible order: the policy's order among them is approximate, as in any
 //! concurrent cache, never its contents or counts. (The epoch is read on
 //! every logged hit and written only when threads end: a per-thread
-//! Lamport clock, read and written on every hit, cost 5% of a hit.) Slot generations make a touch that arrives after its entry was
-//! evicted (and the slot reused) harmless: it no longer matches.
+//! Lamport clock, read and written on every hit, cost 5% of a hit.) Slot
+//! generations make a touch that arrives after its entry was evicted (and
+//! the slot reused) harmless: it no longer matches.
 //!
 //! Single flight: a miss registers a *flight* for its key under the whole
 //! lock, so concurrent misses on one key find it and wait (on `ended`, never

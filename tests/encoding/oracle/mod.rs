@@ -11,11 +11,24 @@
 
 #![allow(dead_code)] // each test uses a part
 
-pub mod format;
+pub mod float;
 pub mod positions;
 pub mod ser;
 pub mod tree;
 pub mod value;
+
+/// The library's MessagePack writers of the key encoding (schema version,
+/// extension types, headers), compiled into the test crate: the oracle
+/// builds its own tree and positions but writes them with the same
+/// low-level writers, whose bytes the golden keys of
+/// `tests/key_stability.rs` pin.
+#[path = "../../../src/key/format.rs"]
+pub mod format;
+
+/// The library's writers of the readable form, compiled here likewise: the
+/// tree's `Display` and `describe_args` share them.
+#[path = "../../../src/key/describe/text.rs"]
+mod text;
 
 /// A key error with `reason`, as the library words it.
 pub fn key_error(reason: impl Into<String>) -> klepto::Error {

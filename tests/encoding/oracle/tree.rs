@@ -4,10 +4,10 @@
 
 use rmp::encode as mp;
 
+use super::float::write_float;
 use super::format::{
-    len32, write_bin, write_err, write_float, write_int, write_marker, write_str,
-    write_struct_header, write_typed_header, write_u128, write_variant_header, EXT_IGNORED,
-    EXT_TUPLE,
+    len32, write_bin, write_err, write_int, write_marker, write_str, write_struct_header,
+    write_typed_header, write_u128, write_variant_header, EXT_IGNORED, EXT_TUPLE,
 };
 use super::key_error;
 use super::value::Value;

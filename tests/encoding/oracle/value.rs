@@ -12,7 +12,11 @@
 
 use std::fmt::{self, Write as _};
 
-use super::format::canonical_float;
+use super::float::canonical_float;
+use super::text::{
+    write_bytes_literal, write_enclosed_with, write_fields_with, write_float, write_str_literal,
+    write_tuple_with, MAP, SEQ,
+};
 
 /// A canonical value: the shape of an argument, as far as the key is
 /// concerned.
@@ -241,127 +245,16 @@ impl fmt::Display for Value {
     }
 }
 
-// The writers below take the item count and a closure that writes item `i`,
-// so that `Value`'s Display and `describe_args` (which renders straight from
-// the encoded bytes) share one definition of the readable form. The closure's
-// error type `E` lets the latter report a decoding error from inside an item.
-
-/// `open`, the items separated by `, `, `close`: `[a, b]` for sequences,
-/// `{k: v, ...}` for maps (where an item writes one `k: v`).
-pub fn write_enclosed_with<W, E>(
-    f: &mut W,
-    (open, close): (&str, &str),
-    n: usize,
-    mut item: impl FnMut(&mut W, usize) -> Result<(), E>,
-) -> Result<(), E>
-where
-    W: fmt::Write + ?Sized,
-    E: From<fmt::Error>,
-{
-    f.write_str(open)?;
-    for i in 0..n {
-        if i > 0 {
-            f.write_str(", ")?;
-        }
-        item(f, i)?;
-    }
-    f.write_str(close)?;
-    Ok(())
-}
-
-/// `(a, b)`; one element `(a,)`; none `()`.
-pub fn write_tuple_with<W, E>(
-    f: &mut W,
-    n: usize,
-    item: impl FnMut(&mut W, usize) -> Result<(), E>,
-) -> Result<(), E>
-where
-    W: fmt::Write + ?Sized,
-    E: From<fmt::Error>,
-{
-    let close = if n == 1 { ",)" } else { ")" };
-    write_enclosed_with(f, ("(", close), n, item)
-}
-
 /// `(a, b)`; one element `(a,)`; none `()`.
 pub fn write_tuple(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
     write_tuple_with(f, items.len(), |f, i| write!(f, "{}", items[i]))
 }
-
-/// `{ x: 1, y: 2 }`; no fields `{}`; `field` writes one `x: 1`.
-pub fn write_fields_with<W, E>(
-    f: &mut W,
-    n: usize,
-    field: impl FnMut(&mut W, usize) -> Result<(), E>,
-) -> Result<(), E>
-where
-    W: fmt::Write + ?Sized,
-    E: From<fmt::Error>,
-{
-    let ends = if n == 0 { ("{", "}") } else { ("{ ", " }") };
-    write_enclosed_with(f, ends, n, field)
-}
-
-/// Brackets of a sequence, for [`write_enclosed_with`].
-pub const SEQ: (&str, &str) = ("[", "]");
-/// Braces of a map, for [`write_enclosed_with`].
-pub const MAP: (&str, &str) = ("{", "}");
 
 fn write_fields(f: &mut fmt::Formatter<'_>, fields: &[(&'static str, Value)]) -> fmt::Result {
     write_fields_with(f, fields.len(), |f, i| {
         let (k, v) = &fields[i];
         write!(f, "{k}: {v}")
     })
-}
-
-/// A float: Rust's shortest round-trip form (`2.5`, `1.0`, `NaN`, `inf`).
-pub fn write_float<W: fmt::Write + ?Sized>(f: &mut W, x: f64) -> fmt::Result {
-    write!(f, "{x:?}")
-}
-
-/// A string in double quotes. Only `\`, `"` and ASCII control characters are
-/// escaped; every other character is written as is. This never depends on
-/// Unicode tables, so it cannot change between Rust versions.
-pub fn write_str_literal<W: fmt::Write + ?Sized>(f: &mut W, s: &str) -> fmt::Result {
-    f.write_char('"')?;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let esc: Option<&str> = match c {
-            '\\' => Some("\\\\"),
-            '"' => Some("\\\""),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            '\0' => Some("\\0"),
-            _ => None,
-        };
-        let control = c.is_ascii_control();
-        if esc.is_none() && !control {
-            continue;
-        }
-        f.write_str(&s[start..i])?;
-        match esc {
-            Some(e) => f.write_str(e)?,
-            None => write!(f, "\\u{{{:x}}}", c as u32)?,
-        }
-        start = i + c.len_utf8();
-    }
-    f.write_str(&s[start..])?;
-    f.write_char('"')
-}
-
-/// `b"..."`: printable ASCII as is (except `\` and `"`), the rest `\xNN`.
-pub fn write_bytes_literal<W: fmt::Write + ?Sized>(f: &mut W, b: &[u8]) -> fmt::Result {
-    f.write_str("b\"")?;
-    for &byte in b {
-        match byte {
-            b'\\' => f.write_str("\\\\")?,
-            b'"' => f.write_str("\\\"")?,
-            0x20..=0x7e => f.write_char(byte as char)?,
-            _ => write!(f, "\\x{byte:02x}")?,
-        }
-    }
-    f.write_char('"')
 }
 
 #[cfg(test)]
@@ -376,7 +269,7 @@ mod tests {
         assert!(other_nan.is_nan());
         assert_eq!(Value::float(other_nan), Value::float(f64::NAN));
         match Value::float(other_nan) {
-            Value::Float(x) => assert_eq!(x.to_bits(), super::super::format::CANONICAL_NAN_BITS),
+            Value::Float(x) => assert_eq!(x.to_bits(), super::super::float::CANONICAL_NAN_BITS),
             v => panic!("{v:?}"),
         }
         assert_ne!(Value::float(1.0), Value::float(1.0000001));

@@ -254,12 +254,6 @@ impl Driver for SqliteDriver {
         self.durable
     }
 
-    fn query_value(&self, at: &str, sql: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut out = None;
-        self.query_value_with(at, sql, key, &mut |bytes| out = Some(bytes.to_vec()))?;
-        Ok(out)
-    }
-
     /// The bytes are lent from SQLite's row, valid until the next step.
     fn query_value_with(
         &self,
