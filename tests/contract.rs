@@ -259,3 +259,75 @@ fn redis_archive_keeps_the_contract() {
         contract(&Redis(url));
     }
 }
+
+/// `HdfArchive`: `<dir>/<id>.h5`, one HDF5 file with a dataset per entry.
+#[cfg(feature = "hdf5")]
+struct HdfFiles(tempfile::TempDir);
+
+#[cfg(feature = "hdf5")]
+impl Store for HdfFiles {
+    type A<K: Key, V: Val> = klepto::archive::HdfArchive<K, V>;
+    fn open<K: Key, V: Val>(&self, id: &str) -> klepto::Result<Self::A<K, V>> {
+        Ok(
+            klepto::archive::HdfArchive::open(self.0.path().join(format!("{id}.h5")))?
+                .durable(false),
+        )
+    }
+    fn tag(&self) -> &'static str {
+        "hdf"
+    }
+    /// One HDF5 file: entries are datasets, not byte strings to swap; the
+    /// tests in `tests/hdf5.rs` swap and damage datasets through HDF5.
+    fn raw(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(feature = "hdf5")]
+#[test]
+fn hdf_archive_keeps_the_contract() {
+    contract(&HdfFiles(tempfile::tempdir().unwrap()));
+}
+
+/// `HdfDirArchive`: `<dir>/<id>/`, one `<digest>.h5` file per entry.
+#[cfg(feature = "hdf5")]
+struct HdfDirs(tempfile::TempDir);
+
+#[cfg(feature = "hdf5")]
+impl HdfDirs {
+    fn entry(&self, id: &str, key: &[u8]) -> PathBuf {
+        self.0.path().join(id).join(hdf_entry_name(key))
+    }
+}
+
+/// The entry file name: the first 16 bytes of blake3(key) in hex, `.h5`.
+#[cfg(feature = "hdf5")]
+fn hdf_entry_name(key: &[u8]) -> String {
+    format!("{}.h5", common::hex(&blake3::hash(key).as_bytes()[..16]))
+}
+
+#[cfg(feature = "hdf5")]
+impl Store for HdfDirs {
+    type A<K: Key, V: Val> = klepto::archive::HdfDirArchive<K, V>;
+    fn open<K: Key, V: Val>(&self, id: &str) -> klepto::Result<Self::A<K, V>> {
+        Ok(klepto::archive::HdfDirArchive::open(self.0.path().join(id))?.durable(false))
+    }
+    fn tag(&self) -> &'static str {
+        "hdfdir"
+    }
+    fn raw_get(&self, id: &str, key: &[u8]) -> Vec<u8> {
+        std::fs::read(self.entry(id, key)).unwrap()
+    }
+    fn raw_put(&self, id: &str, key: &[u8], bytes: &[u8]) {
+        std::fs::write(self.entry(id, key), bytes).unwrap()
+    }
+    fn entry_mark(&self, _id: &str, key: &[u8]) -> String {
+        hdf_entry_name(key)
+    }
+}
+
+#[cfg(feature = "hdf5")]
+#[test]
+fn hdf_dir_archive_keeps_the_contract() {
+    contract(&HdfDirs(tempfile::tempdir().unwrap()));
+}

@@ -351,21 +351,30 @@ fn entry_file(entry: io::Result<DirEntry>) -> io::Result<Option<PathBuf>> {
 
 /// `<32 lowercase hex digits>.kle`.
 fn is_entry_name(name: &OsStr) -> bool {
-    name.to_str().is_some_and(|n| {
-        n.len() == DIGEST_HEX + EXTENSION.len()
-            && n.ends_with(EXTENSION)
-            && n[..DIGEST_HEX]
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    name.to_str()
+        .is_some_and(|n| n.strip_suffix(EXTENSION).is_some_and(is_digest))
 }
 
 /// The entry file name of the key whose MessagePack encoding is `key`.
 fn entry_name(key: &[u8]) -> String {
-    let digest = blake3::hash(key);
-    let mut name = crate::hex::encode(&digest.as_bytes()[..DIGEST_HEX / 2]);
+    let mut name = key_digest(key);
     name.push_str(EXTENSION);
     name
+}
+
+/// The digest that names the entry of the key whose MessagePack encoding
+/// is `key`: 32 lowercase hex digits, the first 16 bytes of its blake3.
+pub(crate) fn key_digest(key: &[u8]) -> String {
+    crate::hex::encode(&blake3::hash(key).as_bytes()[..DIGEST_HEX / 2])
+}
+
+/// Whether `name` is a digest as [`key_digest`] writes it.
+#[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
+pub(crate) fn is_digest(name: &str) -> bool {
+    name.len() == DIGEST_HEX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The key stored in the entry file at `path` and the file's bytes: the

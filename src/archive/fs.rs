@@ -78,6 +78,43 @@ pub(crate) fn write_atomic(path: &Path, prefix: &str, bytes: &[u8], durable: boo
     Ok(file)
 }
 
+/// A new temporary file next to `path` that `fill` writes by its path (for
+/// libraries that write files themselves, like HDF5), fsynced if
+/// `durable`, still unnamed as in [`stage`]. An error from `fill` deletes it.
+#[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
+pub(crate) fn stage_with(
+    path: &Path,
+    prefix: &str,
+    durable: bool,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<TempPath> {
+    let tmp = new_temp(path, prefix)?.into_temp_path();
+    fill(&tmp)?;
+    if durable {
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(path))?;
+    }
+    Ok(tmp)
+}
+
+/// [`write_atomic`] for a file that `fill` writes by its path (see
+/// [`stage_with`]).
+#[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
+pub(crate) fn replace_with(
+    path: &Path,
+    prefix: &str,
+    durable: bool,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let tmp = stage_with(path, prefix, durable, fill)?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    if durable {
+        sync_dir(parent_dir(path))?;
+    }
+    Ok(())
+}
+
 /// A new temporary file next to `path` holding `bytes`, fsynced if `durable`.
 fn write_temp(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<NamedTempFile> {
     let mut tmp = new_temp(path, prefix)?;

@@ -12,6 +12,8 @@ mod dir;
 pub mod envelope;
 mod file;
 mod fs;
+#[cfg(feature = "hdf5")]
+mod hdf5;
 mod lease;
 mod null;
 #[cfg(feature = "redis")]
@@ -28,6 +30,8 @@ pub use cached::Cached;
 pub use dict::DictArchive;
 pub use dir::{DirArchive, DirStore};
 pub use file::FileArchive;
+#[cfg(feature = "hdf5")]
+pub use hdf5::{HdfArchive, HdfDirArchive};
 pub use lease::Lease;
 pub use null::NullArchive;
 #[cfg(feature = "redis")]
