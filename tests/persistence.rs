@@ -2,7 +2,8 @@
 //! re-executed with a role in its environment): restart, many writers at
 //! once, SIGKILL in the middle of writes, and bad data on disk.
 //!
-//! Each archive type (one file, a directory, an SQLite table) runs every
+//! Each archive type (one file, a directory, an SQLite table, and with the
+//! feature `hdf5` one HDF5 file and a directory of them) runs every
 //! scenario.
 
 use std::collections::HashMap;
@@ -35,9 +36,19 @@ enum Kind {
     File,
     Dir,
     Sql,
+    #[cfg(feature = "hdf5")]
+    Hdf,
+    #[cfg(feature = "hdf5")]
+    HdfDir,
 }
 
-const KINDS: [Kind; 3] = [Kind::File, Kind::Dir, Kind::Sql];
+/// Every archive kind of this build.
+fn kinds() -> Vec<Kind> {
+    let mut kinds = vec![Kind::File, Kind::Dir, Kind::Sql];
+    #[cfg(feature = "hdf5")]
+    kinds.extend([Kind::Hdf, Kind::HdfDir]);
+    kinds
+}
 
 impl Kind {
     fn name(self) -> &'static str {
@@ -45,11 +56,15 @@ impl Kind {
             Kind::File => "file",
             Kind::Dir => "dir",
             Kind::Sql => "sql",
+            #[cfg(feature = "hdf5")]
+            Kind::Hdf => "hdf",
+            #[cfg(feature = "hdf5")]
+            Kind::HdfDir => "hdfdir",
         }
     }
 
     fn parse(s: &str) -> Kind {
-        KINDS
+        kinds()
             .into_iter()
             .find(|k| k.name() == s)
             .unwrap_or_else(|| panic!("unknown archive kind {s:?}"))
@@ -61,6 +76,10 @@ impl Kind {
             Kind::File => dir.join("memo.msgpack"),
             Kind::Dir => dir.join("memo.d"),
             Kind::Sql => dir.join("memo.db"),
+            #[cfg(feature = "hdf5")]
+            Kind::Hdf => dir.join("memo.h5"),
+            #[cfg(feature = "hdf5")]
+            Kind::HdfDir => dir.join("memo.h5d"),
         }
     }
 }
@@ -80,6 +99,18 @@ macro_rules! with_archive {
             Kind::Sql => {
                 let $a: SqlArchive<HashKey, u64> =
                     SqlArchive::open($path.to_str().unwrap()).unwrap();
+                $body
+            }
+            #[cfg(feature = "hdf5")]
+            Kind::Hdf => {
+                let $a: klepto::archive::HdfArchive<HashKey, u64> =
+                    klepto::archive::HdfArchive::open($path).unwrap();
+                $body
+            }
+            #[cfg(feature = "hdf5")]
+            Kind::HdfDir => {
+                let $a: klepto::archive::HdfDirArchive<HashKey, u64> =
+                    klepto::archive::HdfDirArchive::open($path).unwrap();
                 $body
             }
         }
@@ -210,7 +241,7 @@ fn tempdir() -> tempfile::TempDir {
 
 #[test]
 fn restart_loads_every_result_from_the_archive() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempdir();
         let path = kind.path(dir.path());
         let first = output(spawn("first-run", kind, &path, &[]));
@@ -239,7 +270,7 @@ fn restart_loads_every_result_from_the_archive() {
 
 #[test]
 fn four_writers_at_once_lose_nothing() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempdir();
         let path = kind.path(dir.path());
         let writers: Vec<Child> = (0..4)
@@ -262,7 +293,7 @@ fn sigkill_during_writes_loses_no_reported_write_and_damages_nothing() {
     let seed = rand::rng().random::<u64>();
     println!("kill timing seed {seed}");
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempdir();
         let path = kind.path(dir.path());
         let mut reported = Vec::new();
@@ -347,7 +378,7 @@ fn a_corrupt_file_archive_is_an_error_naming_the_path_and_is_left_untouched() {
 
 #[test]
 fn a_damaged_entry_is_counted_recomputed_and_rewritten() {
-    for kind in [Kind::Dir, Kind::Sql] {
+    for kind in kinds().into_iter().filter(|&k| k != Kind::File) {
         let dir = tempdir();
         let path = kind.path(dir.path());
         with_archive!(kind, &path, |a| {
@@ -373,6 +404,13 @@ fn a_damaged_entry_is_counted_recomputed_and_rewritten() {
             assert_eq!(memo.archive().get(&key(3)).unwrap(), Some(f(3)), "{kind:?}");
         });
     }
+}
+
+/// The name of `key`'s entry: the first 16 bytes of blake3 of its
+/// MessagePack, in hex.
+#[cfg(feature = "hdf5")]
+fn digest(key: &HashKey) -> String {
+    blake3::hash(&rmp_serde::to_vec(key).unwrap()).to_hex()[..32].to_owned()
 }
 
 /// Flips bytes in the stored entry of `key`.
@@ -410,13 +448,31 @@ fn damage_entry(kind: Kind, path: &Path, key: &HashKey) {
                 .unwrap();
             assert_eq!(n, 1, "no row for {key}");
         }
+        // Overwrite the dataset's number behind the archive's back: the
+        // entry's checksum no longer matches.
+        #[cfg(feature = "hdf5")]
+        Kind::Hdf => {
+            let name = digest(key);
+            let file = hdf5::File::open_rw(path).unwrap();
+            let dataset = file.dataset(&name).unwrap();
+            let value: u64 = dataset.read_scalar().unwrap();
+            dataset.write_scalar(&(value ^ 1)).unwrap();
+        }
+        // Cut the entry's file in half: HDF5 cannot open it.
+        #[cfg(feature = "hdf5")]
+        Kind::HdfDir => {
+            let name = digest(key);
+            let entry = path.join(format!("{name}.h5"));
+            let bytes = std::fs::read(&entry).unwrap();
+            std::fs::write(&entry, &bytes[..bytes.len() / 2]).unwrap();
+        }
         Kind::File => unreachable!("one file has no single entry"),
     }
 }
 
 #[test]
 fn reading_an_archive_written_for_another_value_type_is_a_clear_error() {
-    for kind in KINDS {
+    for kind in kinds() {
         let dir = tempdir();
         let path = kind.path(dir.path());
         with_archive!(kind, &path, |a| {
@@ -430,6 +486,14 @@ fn reading_an_archive_written_for_another_value_type_is_a_clear_error() {
                 .and_then(|a| a.get(&key(1)))
                 .unwrap_err(),
             Kind::Sql => SqlArchive::<HashKey, String>::open(path.to_str().unwrap())
+                .and_then(|a| a.get(&key(1)))
+                .unwrap_err(),
+            #[cfg(feature = "hdf5")]
+            Kind::Hdf => klepto::archive::HdfArchive::<HashKey, String>::open(&path)
+                .and_then(|a| a.get(&key(1)))
+                .unwrap_err(),
+            #[cfg(feature = "hdf5")]
+            Kind::HdfDir => klepto::archive::HdfDirArchive::<HashKey, String>::open(&path)
                 .and_then(|a| a.get(&key(1)))
                 .unwrap_err(),
         };
