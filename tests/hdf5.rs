@@ -66,13 +66,15 @@ fn grid((rows, cols): (u64, u64)) -> Vec<Vec<f64>> {
 /// readable call, dtype, shape and values (sorted by call).
 const LIST: &str = r#"
 import sys, h5py
+def text(attr):
+    return attr.decode() if isinstance(attr, bytes) else attr
 with h5py.File(sys.argv[1], "r") as f:
     group = f[sys.argv[2]] if len(sys.argv) > 2 else f
     rows = []
     for name, d in group.items():
         v = d[()]
         values = v.tolist() if hasattr(v, "tolist") else v
-        rows.append(f"{d.attrs['call']} {d.dtype} {d.shape} {values} {d.attrs['klepto_format']}")
+        rows.append(f"{text(d.attrs['call'])} {d.dtype} {d.shape} {values} {text(d.attrs['klepto_format'])}")
     print("\n".join(sorted(rows)))
 "#;
 
@@ -167,7 +169,7 @@ rows = []
 with h5py.File(sys.argv[1], "r") as f:
     for name, item in f.items():
         if isinstance(item, h5py.Dataset):
-            rows.append(f"root {item.dtype} {item.attrs['klepto_format']} {bytes(item[:2])}")
+            rows.append(f"root {item.dtype} {item.attrs['klepto_format'].decode()} {bytes(item[:2])}")
         else:
             for d in item.values():
                 rows.append(f"{name} {d.dtype} {d.shape} {d[()].tolist()}")

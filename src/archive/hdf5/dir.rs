@@ -38,8 +38,9 @@ const LOCK_FILE: &str = ".lock";
 ///
 /// The dataset and its attributes are those of an
 /// [`HdfArchive`](super::HdfArchive) entry: numbers and arrays of numbers
-/// as typed datasets, other values as envelope bytes, each with its key
-/// (`key`), arguments (`args`, `call`) and checksum. In h5py:
+/// as typed datasets, other values as envelope bytes, each with its
+/// arguments as text (`call`) and its key, arguments and checksum (`klepto`).
+/// In h5py:
 /// `h5py.File("results.d/fib/<digest>.h5")["<digest>"][()]`.
 ///
 /// # Crash safety and processes
@@ -154,7 +155,7 @@ impl<K, V> HdfDirArchive<K, V> {
 impl<K, V> HdfDirArchive<K, V>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + 'static,
 {
     /// The entry in the file `name.h5`, checked against `key` if given;
     /// `None` if there is no such file.
@@ -213,7 +214,7 @@ fn entry_digest(name: &OsStr) -> Option<String> {
 impl<K, V> Archive<K, V> for HdfDirArchive<K, V>
 where
     K: Serialize + DeserializeOwned + Send + Sync,
-    V: Serialize + DeserializeOwned + Send + Sync,
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     fn get(&self, key: &K) -> Result<Option<V>> {
         let key = to_msgpack(key, "an archive key")?;

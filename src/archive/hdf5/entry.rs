@@ -1,12 +1,25 @@
 //! One entry in an HDF5 group: a dataset named by the key's digest.
 //!
 //! ```text
-//! <group>/<digest>                 the value: a typed dataset (native) or u8 envelope bytes
-//!   attribute klepto_format        "native" or "envelope"
-//!   attribute key                  u8[]: the key as MessagePack (checked on every read)
-//!   attribute args                 u8[]: the call's encoded arguments (hashed keys only)
-//!   attribute call                 str: those arguments in readable form, e.g. "(1, 2.5)"
-//!   attribute checksum             u64 (native only): XXH3-64 of key, shape, type and elements
+//! <group>/<digest>            the value: a typed dataset (native) or u8 envelope bytes
+//!   attribute klepto          u8[]: the entry's header (below), read and checked on every read
+//!   attribute klepto_format   str: "native" or "envelope", for people
+//!   attribute call            str: the call's arguments in readable form, e.g. "(1, 2.5)"
+//!                             (hashed keys only)
+//! ```
+//!
+//! The header, in one attribute so that a read opens one:
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     header version: 1
+//! 1       1     value format: 0 native, 1 envelope
+//! 2       8     checksum, little-endian: for a native value, XXH3-64 of bytes
+//!               10.. of the header, the element type, the shape and the
+//!               elements (little-endian); 0 for an envelope (it has its own)
+//! 10      4+n   the key as MessagePack: u32 little-endian length n, then the bytes
+//! ..      4+m   the call's encoded arguments: u32 length m (u32::MAX: none), then
+//!               the bytes (see [`describe_args`])
 //! ```
 //!
 //! A native value (see [`Native`]) is a dataset of its own element type and
@@ -18,7 +31,7 @@
 
 use std::fmt::Display;
 
-use hdf5::types::{FloatSize, IntSize, TypeDescriptor, VarLenUnicode};
+use hdf5::types::{FixedUnicode, FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataset, Group, H5Type};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -30,13 +43,15 @@ use crate::archive::envelope::{from_msgpack, to_msgpack, Envelope};
 use crate::key::describe_args;
 use crate::{Error, Result};
 
+const HEADER_ATTR: &str = "klepto";
 const FORMAT_ATTR: &str = "klepto_format";
-const KEY_ATTR: &str = "key";
-const ARGS_ATTR: &str = "args";
 const CALL_ATTR: &str = "call";
-const CHECKSUM_ATTR: &str = "checksum";
-const NATIVE: &str = "native";
-const ENVELOPE: &str = "envelope";
+const HEADER_VERSION: u8 = 1;
+const NATIVE: u8 = 0;
+const ENVELOPE: u8 = 1;
+/// Where the checksummed part of the header starts.
+const SUMMED: usize = 10;
+const NO_ARGS: u32 = u32::MAX;
 
 /// An entry ready to be written: its key's bytes and its value, as an
 /// array or as envelope bytes.
@@ -94,33 +109,115 @@ impl NewEntry {
         if group.link_exists(&name) {
             group.unlink(&name)?;
         }
-        let dataset = match &self.value {
-            Stored::Native(native) => write_native(group, &name, native)?,
-            Stored::Envelope(bytes) => write_array(group, &name, &[bytes.len()], bytes)?,
+        let (dataset, format, native) = match &self.value {
+            Stored::Native(native) => (write_native(group, &name, native)?, NATIVE, Some(native)),
+            Stored::Envelope(bytes) => (
+                write_array(group, &name, &[bytes.len()], bytes)?,
+                ENVELOPE,
+                None,
+            ),
         };
-        let format = if matches!(self.value, Stored::Native(_)) {
-            NATIVE
+        let header = header(format, &self.key, self.args.as_deref(), native);
+        dataset
+            .new_attr::<u8>()
+            .shape([header.len()])
+            .create(HEADER_ATTR)?
+            .write_raw(&header)?;
+        let format = if native.is_some() {
+            "native"
         } else {
-            ENVELOPE
+            "envelope"
         };
         write_text(&dataset, FORMAT_ATTR, format)?;
-        write_bytes(&dataset, KEY_ATTR, &self.key)?;
-        if let Some(args) = &self.args {
-            write_bytes(&dataset, ARGS_ATTR, args)?;
-            if let Ok(call) = describe_args(args) {
-                write_text(&dataset, CALL_ATTR, &call)?;
-            }
-        }
-        if let Stored::Native(native) = &self.value {
-            let sum = checksum(&self.key, native);
-            dataset
-                .new_attr::<u64>()
-                .shape(())
-                .create(CHECKSUM_ATTR)?
-                .write_scalar(&sum)?;
+        if let Some(call) = self.args.as_deref().and_then(|a| describe_args(a).ok()) {
+            write_text(&dataset, CALL_ATTR, &call)?;
         }
         Ok(())
     }
+}
+
+/// The header attribute's bytes (see the module), checksum included.
+fn header(format: u8, key: &[u8], args: Option<&[u8]>, native: Option<&Native>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SUMMED + 8 + key.len() + args.map_or(0, <[u8]>::len));
+    out.extend_from_slice(&[HEADER_VERSION, format]);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&len_u32(key.len()).to_le_bytes());
+    out.extend_from_slice(key);
+    match args {
+        Some(args) => {
+            out.extend_from_slice(&len_u32(args.len()).to_le_bytes());
+            out.extend_from_slice(args);
+        }
+        None => out.extend_from_slice(&NO_ARGS.to_le_bytes()),
+    }
+    if let Some(native) = native {
+        let sum = checksum(&out[SUMMED..], native);
+        out[2..SUMMED].copy_from_slice(&sum.to_le_bytes());
+    }
+    out
+}
+
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n != NO_ARGS)
+        .expect("a key or arguments over 4 GiB")
+}
+
+/// A header read back and split.
+struct Header<'a> {
+    format: u8,
+    checksum: u64,
+    /// Bytes 10.. (what the checksum covers, with the value).
+    summed: &'a [u8],
+    key: &'a [u8],
+    args: Option<&'a [u8]>,
+}
+
+impl<'a> Header<'a> {
+    fn parse(bytes: &'a [u8]) -> std::result::Result<Header<'a>, &'static str> {
+        if bytes.len() < SUMMED + 8 {
+            return Err("the entry header is truncated");
+        }
+        if bytes[0] != HEADER_VERSION {
+            return Err("unknown entry header version (written by a newer klepto-cache?)");
+        }
+        let format = bytes[1];
+        let checksum = u64::from_le_bytes(bytes[2..SUMMED].try_into().expect("8 bytes"));
+        let summed = &bytes[SUMMED..];
+        let mut rest = summed;
+        let key = take_section(&mut rest)?.ok_or("the entry header has no key")?;
+        let args = take_section(&mut rest)?;
+        if !rest.is_empty() {
+            return Err("the entry header has trailing bytes");
+        }
+        Ok(Header {
+            format,
+            checksum,
+            summed,
+            key,
+            args,
+        })
+    }
+}
+
+/// One length-prefixed section (`None` for the no-arguments length).
+fn take_section<'a>(rest: &mut &'a [u8]) -> std::result::Result<Option<&'a [u8]>, &'static str> {
+    let (len, tail) = rest
+        .split_first_chunk::<4>()
+        .ok_or("the entry header is truncated")?;
+    let len = u32::from_le_bytes(*len);
+    if len == NO_ARGS {
+        *rest = tail;
+        return Ok(None);
+    }
+    let len = usize::try_from(len).map_err(|_| "the entry header is truncated")?;
+    if tail.len() < len {
+        return Err("the entry header is truncated");
+    }
+    let (section, tail) = tail.split_at(len);
+    *rest = tail;
+    Ok(Some(section))
 }
 
 /// An archive write that HDF5 refused.
@@ -148,77 +245,93 @@ pub(crate) struct ReadEntry<V> {
     pub(crate) value: V,
 }
 
-/// Reads the entry `name` of `group`, which must be the entry of `key`
-/// when given (otherwise any key whose digest is `name`); `None` if there
-/// is none. Anything wrong with it is [`Error::Corrupt`] naming `location`.
-pub(crate) fn read<V: DeserializeOwned>(
+/// The dataset `name` of `group` (`None` if there is none) and its header
+/// attribute's bytes. The key in the header must be named `name`.
+fn open_entry(
     group: &Group,
+    name: &str,
+    location: &dyn Display,
+) -> Result<Option<(Dataset, Vec<u8>)>> {
+    let dataset = match group.dataset(name) {
+        Ok(dataset) => dataset,
+        Err(_) if !group.link_exists(name) => return Ok(None),
+        Err(e) => return Err(corrupt(location, format!("not a readable dataset: {e}"))),
+    };
+    let header: Vec<u8> = dataset
+        .attr(HEADER_ATTR)
+        .and_then(|a| a.read_raw())
+        .map_err(|e| {
+            corrupt(
+                location,
+                format!("no readable `{HEADER_ATTR}` attribute: {e}"),
+            )
+        })?;
+    Ok(Some((dataset, header)))
+}
+
+/// Checks that `header` is sound and belongs under `name` (and to `key`
+/// when given).
+fn check_header<'h>(
+    header: &'h [u8],
     name: &str,
     key: Option<&[u8]>,
     location: &dyn Display,
-) -> Result<Option<ReadEntry<V>>> {
-    if !group.link_exists(name) {
-        return Ok(None);
-    }
-    let dataset = group
-        .dataset(name)
-        .map_err(|e| corrupt(location, format!("not a readable dataset: {e}")))?;
-    let stored_key = read_bytes(&dataset, KEY_ATTR)
-        .map_err(|e| corrupt(location, format!("no readable `{KEY_ATTR}` attribute: {e}")))?;
-    if key_digest(&stored_key) != name {
+) -> Result<Header<'h>> {
+    let header = Header::parse(header).map_err(|reason| corrupt(location, reason))?;
+    if key_digest(header.key) != name {
         return Err(corrupt(
             location,
             "the entry holds another key's value (moved, swapped or misdirected)",
         ));
     }
-    if key.is_some_and(|key| key != stored_key) {
+    if key.is_some_and(|key| key != header.key) {
         return Err(corrupt(
             location,
             "the entry holds another key's value (a digest collision)",
         ));
     }
-    let args = read_optional_args(&dataset, location)?;
-    let format = read_text(&dataset, FORMAT_ATTR).map_err(|e| {
-        corrupt(
-            location,
-            format!("no readable `{FORMAT_ATTR}` attribute: {e}"),
-        )
-    })?;
-    let value = match format.as_str() {
-        NATIVE => read_native(&dataset, &stored_key, location)?,
+    Ok(header)
+}
+
+/// Reads the entry `name` of `group`, which must be the entry of `key`
+/// when given (otherwise any key whose digest is `name`); `None` if there
+/// is none. Anything wrong with it is [`Error::Corrupt`] naming `location`.
+pub(crate) fn read<V: DeserializeOwned + 'static>(
+    group: &Group,
+    name: &str,
+    key: Option<&[u8]>,
+    location: &dyn Display,
+) -> Result<Option<ReadEntry<V>>> {
+    let Some((dataset, header)) = open_entry(group, name, location)? else {
+        return Ok(None);
+    };
+    let header = check_header(&header, name, key, location)?;
+    let value = match header.format {
+        NATIVE => read_native(&dataset, &header, location)?,
         ENVELOPE => {
             let bytes: Vec<u8> = dataset
                 .read_raw()
                 .map_err(|e| corrupt(location, format!("unreadable dataset: {e}")))?;
             let envelope = Envelope::decode(&bytes, location)?;
-            if envelope.key != Some(stored_key.as_slice()) {
+            if envelope.key != Some(header.key) {
                 return Err(corrupt(location, "the envelope holds another key's value"));
             }
             from_msgpack(envelope.value, location)?
         }
-        other => return Err(corrupt(location, format!("unknown entry format {other:?}"))),
+        other => return Err(corrupt(location, format!("unknown value format {other}"))),
     };
     Ok(Some(ReadEntry {
-        key: stored_key,
-        args,
+        key: header.key.to_vec(),
+        args: header.args.map(<[u8]>::to_vec),
         value,
     }))
 }
 
-/// The key bytes of the entry `name` (attributes only, the value unread).
+/// The key bytes of the entry `name` (its header only, the value unread).
 pub(crate) fn read_key(group: &Group, name: &str, location: &dyn Display) -> Result<Vec<u8>> {
-    let dataset = group
-        .dataset(name)
-        .map_err(|e| corrupt(location, format!("not a readable dataset: {e}")))?;
-    let key = read_bytes(&dataset, KEY_ATTR)
-        .map_err(|e| corrupt(location, format!("no readable `{KEY_ATTR}` attribute: {e}")))?;
-    if key_digest(&key) != name {
-        return Err(corrupt(
-            location,
-            "the entry holds another key's value (moved, swapped or misdirected)",
-        ));
-    }
-    Ok(key)
+    let (_, header) =
+        open_entry(group, name, location)?.ok_or_else(|| corrupt(location, "the entry is gone"))?;
+    Ok(check_header(&header, name, None, location)?.key.to_vec())
 }
 
 /// The arguments kept with the entry of `key` (named `name`), if any.
@@ -228,38 +341,17 @@ pub(crate) fn read_args(
     key: &[u8],
     location: &dyn Display,
 ) -> Result<Option<Vec<u8>>> {
-    if !group.link_exists(name) {
+    let Some((_, header)) = open_entry(group, name, location)? else {
         return Ok(None);
-    }
-    if read_key(group, name, location)? != key {
-        return Err(corrupt(
-            location,
-            "the entry holds another key's value (a digest collision)",
-        ));
-    }
-    let dataset = group
-        .dataset(name)
-        .map_err(|e| corrupt(location, format!("not a readable dataset: {e}")))?;
-    read_optional_args(&dataset, location)
-}
-
-/// The `args` attribute, if the entry has one.
-fn read_optional_args(dataset: &Dataset, location: &dyn Display) -> Result<Option<Vec<u8>>> {
-    let names = dataset
-        .attr_names()
-        .map_err(|e| corrupt(location, format!("unreadable attributes: {e}")))?;
-    if !names.iter().any(|n| n == ARGS_ATTR) {
-        return Ok(None);
-    }
-    read_bytes(dataset, ARGS_ATTR)
-        .map(Some)
-        .map_err(|e| corrupt(location, format!("unreadable `{ARGS_ATTR}` attribute: {e}")))
+    };
+    let header = check_header(&header, name, Some(key), location)?;
+    Ok(header.args.map(<[u8]>::to_vec))
 }
 
 /// A native dataset's value, its checksum checked, as a `V`.
-fn read_native<V: DeserializeOwned>(
+fn read_native<V: DeserializeOwned + 'static>(
     dataset: &Dataset,
-    key: &[u8],
+    header: &Header<'_>,
     location: &dyn Display,
 ) -> Result<V> {
     let unreadable = |e: hdf5::Error| corrupt(location, format!("unreadable dataset: {e}"));
@@ -272,27 +364,18 @@ fn read_native<V: DeserializeOwned>(
         .map_err(unreadable)?;
     let native = Native::from_parts(data, dataset.shape())
         .ok_or_else(|| corrupt(location, "the dataset's elements do not fill its shape"))?;
-    let stored: u64 = dataset
-        .attr(CHECKSUM_ATTR)
-        .and_then(|a| a.read_scalar())
-        .map_err(|e| {
-            corrupt(
-                location,
-                format!("no readable `{CHECKSUM_ATTR}` attribute: {e}"),
-            )
-        })?;
-    if stored != checksum(key, &native) {
+    if header.checksum != checksum(header.summed, &native) {
         return Err(corrupt(
             location,
             "checksum mismatch: the dataset is damaged",
         ));
     }
-    native.decode().map_err(|e| {
+    let described = native.describe();
+    native.into_value().map_err(|e| {
         corrupt(
             location,
             format!(
-                "stored data ({}) does not decode as `{}`: {e}",
-                native.describe(),
+                "stored data ({described}) does not decode as `{}`: {e}",
                 std::any::type_name::<V>()
             ),
         )
@@ -368,12 +451,12 @@ fn read_data(dataset: &Dataset, descriptor: &TypeDescriptor) -> Option<hdf5::Res
     })
 }
 
-/// XXH3-64 of the key, the element type, the shape and the elements
-/// (little-endian), so that a damaged or moved dataset is detected.
-fn checksum(key: &[u8], native: &Native) -> u64 {
+/// XXH3-64 of the header's key and arguments (`summed`), the element
+/// type, the shape and the elements (little-endian), so that a damaged or
+/// moved dataset is detected.
+fn checksum(summed: &[u8], native: &Native) -> u64 {
     let mut h = Xxh3::new();
-    h.update(&(key.len() as u64).to_le_bytes());
-    h.update(key);
+    h.update(summed);
     h.update(native.data.dtype().name().as_bytes());
     h.update(&(native.shape.len() as u64).to_le_bytes());
     for &d in &native.shape {
@@ -394,30 +477,31 @@ fn checksum(key: &[u8], native: &Native) -> u64 {
     h.digest()
 }
 
-fn write_bytes(dataset: &Dataset, name: &str, bytes: &[u8]) -> hdf5::Result<()> {
-    dataset
-        .new_attr::<u8>()
-        .shape([bytes.len()])
-        .create(name)?
-        .write_raw(bytes)
-}
-
-fn read_bytes(dataset: &Dataset, name: &str) -> hdf5::Result<Vec<u8>> {
-    dataset.attr(name)?.read_raw()
-}
-
+/// Writes `text` as a fixed-length UTF-8 string attribute, in the
+/// smallest of a few sizes that holds it (cut at 4 KiB). Not a
+/// variable-length string: each write opens the file anew, and each
+/// session writing one would start a 4 KiB global heap of its own.
 fn write_text(dataset: &Dataset, name: &str, text: &str) -> hdf5::Result<()> {
-    let text: VarLenUnicode = text
-        .parse()
-        .map_err(|e| hdf5::Error::from(format!("{e}")))?;
-    dataset
-        .new_attr::<VarLenUnicode>()
-        .shape(())
-        .create(name)?
-        .write_scalar(&text)
-}
-
-fn read_text(dataset: &Dataset, name: &str) -> hdf5::Result<String> {
-    let text: VarLenUnicode = dataset.attr(name)?.read_scalar()?;
-    Ok(text.as_str().to_owned())
+    fn write<const N: usize>(dataset: &Dataset, name: &str, text: &str) -> hdf5::Result<()> {
+        let text: FixedUnicode<N> = text
+            .parse()
+            .map_err(|e| hdf5::Error::from(format!("{e}")))?;
+        dataset
+            .new_attr::<FixedUnicode<N>>()
+            .shape(())
+            .create(name)?
+            .write_scalar(&text)
+    }
+    let mut end = text.len().min(4096);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &text[..end];
+    match text.len() {
+        0..=16 => write::<16>(dataset, name, text),
+        17..=64 => write::<64>(dataset, name, text),
+        65..=256 => write::<256>(dataset, name, text),
+        257..=1024 => write::<1024>(dataset, name, text),
+        _ => write::<4096>(dataset, name, text),
+    }
 }

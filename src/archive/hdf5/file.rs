@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::entry::{self, NewEntry};
-use super::{open_error, open_read_only};
+use super::{create_file, open_error, open_for_write, open_read_only};
 use crate::archive::dir::{is_digest, key_digest};
 use crate::archive::envelope::to_msgpack;
 use crate::archive::fs::{self, io_err, LockGuard};
@@ -40,16 +40,17 @@ use crate::{Error, Result};
 /// of numbers of one type (`f64`, `Vec<i32>`, `Vec<Vec<f64>>` with rows
 /// of equal length, `[u8; 16]`) is a dataset of that element type and
 /// shape; anything else is the crate's [envelope](crate::archive::envelope)
-/// as a `u8` dataset. Each dataset carries attributes: `key` (the key as
-/// MessagePack), `args` and `call` (the call's arguments, encoded and as
-/// text such as `(1, 2.5)`, for hashed keys), `klepto_format` and, for
-/// arrays, a `checksum`. In h5py:
+/// as a `u8` dataset. Each dataset carries attributes: `call` (the call's
+/// arguments as text such as `(1, 2.5)`, for hashed keys), `klepto_format`
+/// (`native` or `envelope`) and `klepto` (the key, the encoded arguments
+/// and a checksum, checked on every read; layout in the crate's
+/// `archive/hdf5/entry.rs`). In h5py:
 ///
 /// ```python
 /// import h5py
 /// with h5py.File("results.h5", "r") as f:
 ///     for digest, d in f["fib"].items():
-///         print(d.attrs.get("call"), d[()])     # (30,) 832040
+///         print(d.attrs["call"].decode(), d[()])    # (30,) 832040
 /// ```
 ///
 /// # Crash safety and processes
@@ -68,9 +69,10 @@ use crate::{Error, Result};
 /// once for the whole batch). Use `extend`, a memo's `dump`, or
 /// [`Cached`](crate::archive::Cached) to write in batches, or
 /// [`HdfDirArchive`](super::HdfDirArchive) for many single writes. Space
-/// of removed or replaced entries is not reused (HDF5 does not track it
-/// across sessions); `clear` of the last namespace does not shrink the file
-/// either: delete the file to start afresh.
+/// of removed or replaced entries is kept in the file's free-space manager
+/// and reused by later writes; the file does not shrink (delete it to
+/// start afresh). Files are created in the HDF5 1.10 format (free space
+/// kept across sessions): HDF5 1.8 tools cannot read them.
 ///
 /// # Damage
 ///
@@ -177,7 +179,7 @@ impl<K, V> HdfArchive<K, V> {
             let _lock = LockGuard::exclusive(&shared.lock_path)?;
             if !shared.exists()? {
                 fs::replace_with(&shared.path, &shared.tmp_prefix, true, |tmp| {
-                    hdf5::File::create(tmp)
+                    create_file(tmp)
                         .and_then(hdf5::File::close)
                         .map_err(|e| open_error(tmp, &e))
                 })?;
@@ -251,9 +253,9 @@ impl<K, V> HdfArchive<K, V> {
         fs::replace_with(&shared.path, &shared.tmp_prefix, self.durable, |tmp| {
             let file = if shared.exists()? {
                 stdfs::copy(&shared.path, tmp).map_err(io_err(&shared.path))?;
-                hdf5::File::open_rw(tmp)
+                open_for_write(tmp)
             } else {
-                hdf5::File::create(tmp)
+                create_file(tmp)
             }
             .map_err(|e| open_error(&shared.path, &e))?;
             let at = |e: hdf5::Error| entry::write_error(&shared.path.display(), &e);
@@ -310,7 +312,7 @@ fn entry_names(group: Option<&Group>, location: &Path) -> Result<Vec<String>> {
 impl<K, V> HdfArchive<K, V>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + 'static,
 {
     /// The entry of `key` in `group`, checked.
     fn read_entry(&self, group: Option<&Group>, key: &[u8]) -> Result<Option<entry::ReadEntry<V>>> {

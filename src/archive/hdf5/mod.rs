@@ -26,6 +26,33 @@ fn open_read_only(path: &Path) -> Result<hdf5::File> {
     hdf5::File::open(path).map_err(|e| open_error(path, &e))
 }
 
+/// A new, empty HDF5 file at `path` for an [`HdfArchive`]: its free space
+/// is kept in the file, so that space freed by a removed or replaced entry
+/// is reused by later writes (each of which opens the file anew) instead of
+/// being lost at close. Readers need HDF5 1.10 or later.
+fn create_file(path: &Path) -> hdf5::Result<hdf5::File> {
+    use hdf5::plist::file_create::FileSpaceStrategy;
+    hdf5::File::with_options()
+        .with_fcpl(|p| {
+            p.file_space_strategy(FileSpaceStrategy::FreeSpaceManager {
+                paged: false,
+                persist: true,
+                threshold: 1,
+            })
+        })
+        .create(path)
+}
+
+/// The copy of an [`HdfArchive`]'s file that a write changes, opened for
+/// writing without HDF5's metadata and small-data aggregation blocks: each
+/// write is a session of its own, and every session would otherwise leave
+/// its partly used blocks behind.
+fn open_for_write(path: &Path) -> hdf5::Result<hdf5::File> {
+    hdf5::File::with_options()
+        .with_fapl(|p| p.meta_block_size(0).small_data_block_size(0))
+        .open_rw(path)
+}
+
 /// The error for a file HDF5 could not open or create at `path`.
 fn open_error(path: &Path, e: &hdf5::Error) -> Error {
     match std::fs::metadata(path) {

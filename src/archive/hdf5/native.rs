@@ -13,6 +13,7 @@
 //! only a sequence of sequences, so reading with another type than the one
 //! written is an error, never a converted value.
 
+use std::any::{Any, TypeId};
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
@@ -75,6 +76,24 @@ macro_rules! element_types {
             fn with_capacity(dtype: Dtype, n: usize) -> Data {
                 match dtype {
                     $(Dtype::$variant => Data::$variant(Vec::with_capacity(n))),*
+                }
+            }
+        }
+
+        impl Native {
+            /// The array as a `V`, like [`decode`](Native::decode); a
+            /// vector read as a `Vec` of its own element type is moved out,
+            /// not copied element by element.
+            pub(crate) fn into_value<V: DeserializeOwned + 'static>(self) -> Result<V, DeError> {
+                let vector = self.shape.len() == 1;
+                match self.data {
+                    $(
+                        Data::$variant(v) if vector && TypeId::of::<V>() == TypeId::of::<Vec<$ty>>() => {
+                            let any: Box<dyn Any> = Box::new(v);
+                            Ok(*any.downcast::<V>().expect("the type was checked"))
+                        }
+                    )*
+                    data => Native { data, shape: self.shape }.decode(),
                 }
             }
         }
@@ -707,9 +726,10 @@ mod tests {
         assert!(Native::of(&std::collections::BTreeMap::from([(1, 2)])).is_none());
     }
 
-    fn back<V: Serialize + DeserializeOwned + PartialEq + fmt::Debug>(v: V) {
+    fn back<V: Serialize + DeserializeOwned + PartialEq + fmt::Debug + 'static>(v: V) {
         let native = Native::of(&v).expect("native");
         assert_eq!(native.decode::<V>().unwrap(), v);
+        assert_eq!(native.into_value::<V>().unwrap(), v);
     }
 
     #[test]
