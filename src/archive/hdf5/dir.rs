@@ -135,6 +135,15 @@ impl<K, V> HdfDirArchive<K, V> {
         &self.namespace
     }
 
+    /// The file that holds (or would hold) the entry of `key`; its dataset
+    /// is named like the file, without `.h5`.
+    pub fn entry_file(&self, key: &K) -> Result<PathBuf>
+    where
+        K: Serialize,
+    {
+        Ok(self.entry_path(&key_digest(&to_msgpack(key, "an archive key")?)))
+    }
+
     fn entry_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}{EXTENSION}"))
     }

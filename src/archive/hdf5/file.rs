@@ -213,6 +213,29 @@ impl<K, V> HdfArchive<K, V> {
         &self.group
     }
 
+    /// Where h5py finds the entry of `key` in the file: `/<namespace>/<digest>`
+    /// (`/<digest>` at the root), whether or not it is stored.
+    ///
+    /// ```
+    /// use klepto::archive::HdfArchive;
+    /// let dir = tempfile::tempdir()?;
+    /// let a: HdfArchive<u64, f64> = HdfArchive::open(dir.path().join("r.h5"))?;
+    /// let path = a.namespaced("f")?.dataset_path(&7)?;
+    /// assert!(path.starts_with("/f/") && path.len() == 3 + 32);
+    /// # Ok::<(), klepto::Error>(())
+    /// ```
+    pub fn dataset_path(&self, key: &K) -> Result<String>
+    where
+        K: Serialize,
+    {
+        let name = key_digest(&to_msgpack(key, "an archive key")?);
+        Ok(if self.group.is_empty() {
+            format!("/{name}")
+        } else {
+            format!("/{}/{name}", self.group)
+        })
+    }
+
     /// `path:/group/digest`, as HDF5 tools name a dataset.
     fn entry_location(&self, name: &str) -> String {
         if self.group.is_empty() {
