@@ -19,10 +19,14 @@
 //!   syncs per write); `*_durable` syncs every write (`fdatasync` against
 //!   `?durable=true`, `synchronous=FULL`), at 1,000 only.
 //!
+//! * `vec1000_*` (feature `hdf5`): the HDF5 archives against `SqlArchive`
+//!   and `DirArchive` with an 8,000-byte array value (see `archive/hdf5.rs`).
+//!
 //! After criterion, a latency table gives ops/s, p50 and p99 per single
 //! operation over 20,000 timed operations each.
 //!
-//! Run with `cargo bench --bench archive` (or `-- --quick` for a fast pass).
+//! Run with `cargo bench --bench archive` (or `-- --quick` for a fast pass;
+//! `--features hdf5` adds the HDF5 archives).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -37,6 +41,10 @@ use klepto::{Memo, PlainMemo};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rusqlite::{params, Connection, OptionalExtension};
+
+#[cfg(feature = "hdf5")]
+#[path = "archive/hdf5.rs"]
+mod hdf5_archives;
 
 /// Rows in the tables of the single-operation benches.
 const ROWS: u64 = 10_000;
@@ -394,6 +402,8 @@ fn main() {
     bulk(&mut c);
     dir_inserts(&mut c);
     file_fill(&mut c);
+    #[cfg(feature = "hdf5")]
+    hdf5_archives::benches(&mut c);
     c.final_summary();
     // The table takes a while: only in a full run, not with a filter.
     if std::env::args().skip(1).all(|a| a.starts_with('-')) {
