@@ -74,17 +74,18 @@ fn ops<A: Archive<HashKey, Vec<f64>>>(
     });
 }
 
-/// A memo of `BULK` computed `series`, unsaved, over archive `a`.
-fn full_memo<A: Archive<HashKey, Vec<f64>>>(
-    a: A,
-) -> klepto::PlainMemo<
+/// The memo of the bulk benches: `series` over `u64`, unbounded.
+type SeriesMemo<A> = klepto::PlainMemo<
     fn(u64) -> Vec<f64>,
     u64,
     Vec<f64>,
     klepto::keymap::HashKeymap,
     klepto::policy::Unbounded,
     A,
-> {
+>;
+
+/// A memo of `BULK` computed `series`, unsaved, over archive `a`.
+fn full_memo<A: Archive<HashKey, Vec<f64>>>(a: A) -> SeriesMemo<A> {
     let memo = Memo::builder()
         .inf()
         .archive(a)

@@ -256,25 +256,7 @@ impl Backend for DirStore {
     /// the exclusive lock. Namespaces (subdirectories) are left alone.
     fn clear(&self) -> Result<()> {
         let _lock = LockGuard::exclusive(&self.lock_path)?;
-        let entries = stdfs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
-        for entry in entries {
-            let entry = entry.map_err(io_err(&self.dir))?;
-            let name = entry.file_name();
-            let is_tmp = name.to_str().is_some_and(|n| n.starts_with(fs::TMP_PREFIX));
-            if !(is_tmp || is_entry_name(&name)) || entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let path = entry.path();
-            match stdfs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&path)(e)),
-            }
-        }
-        if self.durable {
-            fs::sync_dir(&self.dir)?;
-        }
-        Ok(())
+        fs::remove_entries(&self.dir, is_entry_name, self.durable)
     }
 
     /// Every entry file, streamed from the directory (no snapshot): entries

@@ -2,6 +2,7 @@
 //! replacement of a file, directory fsync, advisory lock files, namespace
 //! checks. One implementation, so both backends get the same crash safety.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -183,6 +184,36 @@ pub(crate) fn remove_stale_temps(path: &Path, prefix: &str) {
             Err(e) => log::warn!("klepto: cannot remove {}: {e}", temp.display()),
         }
     }
+}
+
+/// Deletes the files of `dir` that `is_entry` accepts by name, and the
+/// temporary files of writes ([`TMP_PREFIX`]), leaving subdirectories
+/// (namespaces) alone; fsyncs the directory if `durable`. Call under the
+/// exclusive lock, so that no temporary file is a live write's.
+pub(crate) fn remove_entries(
+    dir: &Path,
+    is_entry: impl Fn(&OsStr) -> bool,
+    durable: bool,
+) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let is_tmp = name.to_str().is_some_and(|n| n.starts_with(TMP_PREFIX));
+        if !(is_tmp || is_entry(&name)) || entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+    }
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// An advisory lock held on a lock file until dropped.

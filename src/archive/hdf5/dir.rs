@@ -308,38 +308,13 @@ where
     /// under the exclusive lock; namespaces (subdirectories) stay.
     fn clear(&self) -> Result<()> {
         let _lock = LockGuard::exclusive(&self.lock_path)?;
-        let entries = stdfs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
-        for entry in entries {
-            let entry = entry.map_err(io_err(&self.dir))?;
-            let name = entry.file_name();
-            let is_tmp = name.to_str().is_some_and(|n| n.starts_with(fs::TMP_PREFIX));
-            if !(is_tmp || entry_digest(&name).is_some())
-                || entry.file_type().is_ok_and(|t| t.is_dir())
-            {
-                continue;
-            }
-            let path = entry.path();
-            match stdfs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&path)(e)),
-            }
-        }
-        if self.durable {
-            fs::sync_dir(&self.dir)?;
-        }
-        Ok(())
+        fs::remove_entries(&self.dir, |name| entry_digest(name).is_some(), self.durable)
     }
 
     /// Stages every entry in its own temporary file, then renames them all
     /// into place: a failure before the renames changes nothing.
     fn extend(&self, items: Vec<(K, V)>) -> Result<()> {
-        let entries = items
-            .iter()
-            .map(|(k, v)| NewEntry::new(k, v, None))
-            .collect::<Result<Vec<_>>>()?;
-        drop(items);
-        self.write_entries(entries)
+        self.write_entries(NewEntry::all(items.into_iter().map(|(k, v)| (k, v, None)))?)
     }
 
     fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
@@ -347,11 +322,7 @@ where
     }
 
     fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
-        let entries = items
-            .into_iter()
-            .map(|(k, v, a)| NewEntry::new(&k, &v, a))
-            .collect::<Result<Vec<_>>>()?;
-        self.write_entries(entries)
+        self.write_entries(NewEntry::all(items)?)
     }
 
     fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {

@@ -92,6 +92,17 @@ impl NewEntry {
         Ok(NewEntry { key, args, value })
     }
 
+    /// Every entry of a batch, encoded before anything is written (an
+    /// encoding error writes nothing).
+    pub(crate) fn all<K: Serialize, V: Serialize>(
+        items: impl IntoIterator<Item = (K, V, Option<Vec<u8>>)>,
+    ) -> Result<Vec<NewEntry>> {
+        items
+            .into_iter()
+            .map(|(k, v, args)| NewEntry::new(&k, &v, args))
+            .collect()
+    }
+
     /// The dataset's name: the key's digest.
     pub(crate) fn name(&self) -> String {
         key_digest(&self.key)

@@ -468,12 +468,7 @@ where
 
     /// Writes every entry in one copy of the file: all or nothing.
     fn extend(&self, items: Vec<(K, V)>) -> Result<()> {
-        let entries = items
-            .iter()
-            .map(|(k, v)| NewEntry::new(k, v, None))
-            .collect::<Result<Vec<_>>>()?;
-        drop(items);
-        self.write_entries(entries)
+        self.write_entries(NewEntry::all(items.into_iter().map(|(k, v)| (k, v, None)))?)
     }
 
     fn insert_with_args(&self, key: K, value: V, args: Option<Vec<u8>>) -> Result<()> {
@@ -481,11 +476,7 @@ where
     }
 
     fn extend_with_args(&self, items: Vec<WithArgs<K, V>>) -> Result<()> {
-        let entries = items
-            .into_iter()
-            .map(|(k, v, a)| NewEntry::new(&k, &v, a))
-            .collect::<Result<Vec<_>>>()?;
-        self.write_entries(entries)
+        self.write_entries(NewEntry::all(items)?)
     }
 
     fn args(&self, key: &K) -> Result<Option<Vec<u8>>> {
