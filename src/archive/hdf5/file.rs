@@ -99,6 +99,9 @@ pub struct HdfArchive<K, V> {
     types: PhantomData<fn() -> (K, V)>,
 }
 
+/// Entries a scan reads with the file opened once.
+const SCAN_CHUNK: usize = 256;
+
 /// What every handle on one file shares.
 struct SharedFile {
     path: PathBuf,
@@ -346,8 +349,10 @@ where
         entry::read(group, &name, Some(key), &self.entry_location(&name))
     }
 
-    /// Every entry's name, then each entry read as it is reached (the file
-    /// may be replaced meanwhile: each item reads the current one).
+    /// Every entry's name, then the entries read in chunks of
+    /// [`SCAN_CHUNK`] as they are reached, each chunk from the file current
+    /// then (a writer may replace it meanwhile). One chunk of values is in
+    /// memory at a time.
     fn scan<T: 'static>(
         &self,
         item: impl Fn(&Self, &Group, &str) -> Result<Option<T>> + 'static,
@@ -357,13 +362,22 @@ where
         V: 'static,
     {
         let names = self.read(|group| entry_names(group, &self.file.path))?;
-        Ok(Box::new(names.into_iter().filter_map(move |name| {
-            self.read(|group| match group {
-                Some(group) => item(self, group, &name),
-                None => Ok(None),
-            })
-            .transpose()
-        })))
+        let mut names = names.into_iter().peekable();
+        let chunks = std::iter::from_fn(move || {
+            names.peek()?;
+            let chunk: Vec<String> = names.by_ref().take(SCAN_CHUNK).collect();
+            let read = self.read(|group| {
+                Ok(match group {
+                    Some(group) => chunk
+                        .iter()
+                        .filter_map(|name| item(self, group, name).transpose())
+                        .collect(),
+                    None => Vec::new(),
+                })
+            });
+            Some(read.unwrap_or_else(|e| vec![Err(e)]))
+        });
+        Ok(Box::new(chunks.flatten()))
     }
 
     fn write_entries(&self, entries: Vec<NewEntry>) -> Result<()> {
