@@ -137,6 +137,15 @@ impl<K, V> HdfDirArchive<K, V> {
 
     /// The file that holds (or would hold) the entry of `key`; its dataset
     /// is named like the file, without `.h5`.
+    ///
+    /// ```
+    /// use klepto::archive::HdfDirArchive;
+    /// let dir = tempfile::tempdir()?;
+    /// let a: HdfDirArchive<u64, f64> = HdfDirArchive::open(dir.path())?;
+    /// let file = a.entry_file(&7)?;
+    /// assert_eq!(file.extension().unwrap(), "h5");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn entry_file(&self, key: &K) -> Result<PathBuf>
     where
         K: Serialize,

@@ -220,12 +220,12 @@ impl<K, V> HdfArchive<K, V> {
     /// (`/<digest>` at the root), whether or not it is stored.
     ///
     /// ```
-    /// use klepto::archive::HdfArchive;
+    /// use klepto::archive::{Archive, HdfArchive};
     /// let dir = tempfile::tempdir()?;
     /// let a: HdfArchive<u64, f64> = HdfArchive::open(dir.path().join("r.h5"))?;
     /// let path = a.namespaced("f")?.dataset_path(&7)?;
     /// assert!(path.starts_with("/f/") && path.len() == 3 + 32);
-    /// # Ok::<(), klepto::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn dataset_path(&self, key: &K) -> Result<String>
     where
