@@ -83,6 +83,9 @@ pub enum Error {
     },
 }
 
+/// How the reason of a type mismatch starts (see [`Error::type_mismatch`]).
+const TYPE_MISMATCH: &str = "stored data";
+
 impl Error {
     pub(crate) fn key(reason: impl Into<String>) -> Self {
         Error::Key {
@@ -147,6 +150,35 @@ impl Error {
                 ..
             }
         )
+    }
+
+    /// [`Error::Corrupt`] for sound stored data that is not a `T`: an entry
+    /// written for another value type. `stored` describes what is there
+    /// (or is empty), `detail` is the decoder's message.
+    pub(crate) fn type_mismatch<T: ?Sized>(
+        location: impl std::fmt::Display,
+        stored: &str,
+        detail: impl std::fmt::Display,
+    ) -> Self {
+        let stored = if stored.is_empty() {
+            String::new()
+        } else {
+            format!(" ({stored})")
+        };
+        Error::Corrupt {
+            location: location.to_string(),
+            reason: format!(
+                "{TYPE_MISMATCH}{stored} does not decode as `{}`: {detail}",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
+    /// Whether this is an entry that is sound but holds another value type
+    /// than the one asked for (see [`type_mismatch`](Error::type_mismatch)),
+    /// as opposed to damaged data.
+    pub(crate) fn is_type_mismatch(&self) -> bool {
+        matches!(self, Error::Corrupt { reason, .. } if reason.starts_with(TYPE_MISMATCH))
     }
 
     pub(crate) fn config(reason: impl Into<String>) -> Self {

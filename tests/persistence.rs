@@ -44,9 +44,9 @@ enum Kind {
 
 /// Every archive kind of this build.
 fn kinds() -> Vec<Kind> {
-    let mut kinds = vec![Kind::File, Kind::Dir, Kind::Sql];
+    let kinds = vec![Kind::File, Kind::Dir, Kind::Sql];
     #[cfg(feature = "hdf5")]
-    kinds.extend([Kind::Hdf, Kind::HdfDir]);
+    let kinds = [kinds, vec![Kind::Hdf, Kind::HdfDir]].concat();
     kinds
 }
 
@@ -499,5 +499,41 @@ fn reading_an_archive_written_for_another_value_type_is_a_clear_error() {
         };
         assert!(matches!(err, Error::Corrupt { .. }), "{kind:?}: {err}");
         assert!(err.to_string().contains("String"), "{kind:?}: {err}");
+
+        // A memo of the other type: `try_call` returns the error and leaves
+        // the entry alone; `call` recomputes (and replaces it).
+        let err = other_type_try_call(kind, &path);
+        assert!(matches!(err, Error::Corrupt { .. }), "{kind:?}: {err}");
+        with_archive!(kind, &path, |a| {
+            assert_eq!(
+                a.get(&key(1)).unwrap(),
+                Some(7),
+                "{kind:?}: entry left alone"
+            );
+        });
+    }
+}
+
+/// `try_call(1)` of a `u64 -> String` memo over the archive of `kind` at
+/// `path`, whose entry for 1 holds a `u64`: the error it returns.
+fn other_type_try_call(kind: Kind, path: &Path) -> Error {
+    fn try_one<A: Archive<HashKey, String>>(a: A) -> Error {
+        let memo = Memo::builder()
+            .inf()
+            .archive(a)
+            .build(|x: u64| x.to_string());
+        let err = memo.try_call(1).unwrap_err();
+        assert_eq!(memo.info().errors, 1);
+        err
+    }
+    match kind {
+        // The whole file is decoded at open: the memo is never built.
+        Kind::File => FileArchive::<HashKey, String>::open(path).unwrap_err(),
+        Kind::Dir => try_one(DirArchive::open(path).unwrap()),
+        Kind::Sql => try_one(SqlArchive::open(path.to_str().unwrap()).unwrap()),
+        #[cfg(feature = "hdf5")]
+        Kind::Hdf => try_one(klepto::archive::HdfArchive::open(path).unwrap()),
+        #[cfg(feature = "hdf5")]
+        Kind::HdfDir => try_one(klepto::archive::HdfDirArchive::open(path).unwrap()),
     }
 }

@@ -494,12 +494,16 @@ mod tests {
         let g = fib.namespaced("g").unwrap();
         assert_eq!(g.path(), tmp.path().join("g"), "namespaces are not nested");
         assert_eq!(g.namespaced("").unwrap().path(), tmp.path());
-        for bad in ["a/b", "..", ".", "x\0", "a\\b"] {
+        for bad in ["a/b", "..", ".", "x\0", "a\\b", ".lock", ".tmp-abcdef"] {
             assert!(
                 matches!(a.namespaced(bad), Err(Error::Config { .. })),
                 "{bad:?}"
             );
         }
+        // The root's own lock file is still its lock file: remove and clear work.
+        a.insert(2, 2).unwrap();
+        assert_eq!(a.remove(&2).unwrap(), Some(2));
+        a.clear().unwrap();
     }
 
     #[test]

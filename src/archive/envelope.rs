@@ -204,13 +204,7 @@ pub fn to_msgpack<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<Vec<u8
 /// or an archive written for another type) give [`Error::Corrupt`] naming
 /// `location` and the expected type.
 pub fn from_msgpack<T: DeserializeOwned>(bytes: &[u8], location: impl Display) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| Error::Corrupt {
-        location: location.to_string(),
-        reason: format!(
-            "stored data does not decode as `{}`: {e}",
-            std::any::type_name::<T>()
-        ),
-    })
+    rmp_serde::from_slice(bytes).map_err(|e| Error::type_mismatch::<T>(location, "", e))
 }
 
 #[cfg(test)]

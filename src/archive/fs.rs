@@ -31,13 +31,18 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Refuses namespaces that would leave the archive's directory or name
-/// nothing: path separators, `..`, NUL, and `.` itself. `""` is allowed
+/// nothing, or name its own files: path separators, `..`, NUL, and a
+/// leading `.` (`.lock`, `.tmp-*`, `.` itself). `""` is allowed
 /// (the archive itself) and handled by the callers.
 pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
-    let bad = namespace == "." || namespace.contains("..") || namespace.contains(['/', '\\', '\0']);
+    // A leading dot would name the archive's own files (`.lock`, `.tmp-*`)
+    // or a parent (`..`).
+    let bad = namespace.starts_with('.')
+        || namespace.contains("..")
+        || namespace.contains(['/', '\\', '\0']);
     if bad {
         return Err(Error::config(format!(
-            "invalid archive namespace {namespace:?}: no path separators, `..`, `.` or NUL"
+            "invalid archive namespace {namespace:?}: no leading `.`, path separators, `..` or NUL"
         )));
     }
     Ok(())
@@ -283,7 +288,9 @@ mod tests {
 
     #[test]
     fn namespaces_that_escape_are_refused() {
-        for bad in [".", "..", "a/b", "a\\b", "../x", "x..y", "a\0b"] {
+        for bad in [
+            ".", "..", ".lock", ".tmp-abc", ".hidden", "a/b", "a\\b", "../x", "x..y", "a\0b",
+        ] {
             assert!(
                 matches!(check_namespace(bad), Err(Error::Config { .. })),
                 "{bad:?}"

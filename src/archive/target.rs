@@ -13,12 +13,67 @@ pub(crate) const MASK: &str = "***";
 
 /// `target` (never shown with its password) parsed as a URL.
 pub(crate) fn parse_url(target: &str) -> Result<Url> {
-    Url::parse(target).map_err(|e| bad(target, format_args!("not a valid URL: {e}")))
+    Url::parse(target).map_err(|e| {
+        // Unparsed, a password cannot be told from a host or a port (an
+        // `@` left out): the message hides the whole authority.
+        Error::config(format!(
+            "archive target `{}`: not a valid URL: {e}",
+            scrub(&hide_authority(target))
+        ))
+    })
+}
+
+/// `raw` with everything between `://` and the path, query or fragment
+/// masked.
+fn hide_authority(raw: &str) -> Cow<'_, str> {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return mask_raw(raw);
+    };
+    let end = raw[start..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| start + i);
+    Cow::Owned(format!("{}{MASK}{}", &raw[..start], &raw[end..]))
 }
 
 /// A [`Error::Config`] about the target `raw`, whose password is masked.
 pub(crate) fn bad(raw: &str, reason: impl std::fmt::Display) -> Error {
-    Error::config(format!("archive target `{}`: {reason}", mask_raw(raw)))
+    let shown = match mask_raw(raw) {
+        // No `user:password@` found, yet URL-like: hide the whole authority
+        // (the `@` may be missing).
+        Cow::Borrowed(_) if raw.contains("://") => hide_authority(raw),
+        shown => shown,
+    };
+    // The reason may quote the target too (a parameter's name).
+    let message = format!("archive target `{shown}`: {reason}");
+    Error::config(scrub(&message).into_owned())
+}
+
+/// `text` with every `:secret@` masked, wherever it stands (a mangled
+/// URL may put `user:password@` in its path or query).
+fn scrub(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut done = 0;
+    for (at, _) in text.match_indices('@') {
+        if at < done {
+            continue;
+        }
+        let before = &text[done..at];
+        let Some(colon) = before.rfind(':') else {
+            continue;
+        };
+        let secret = &before[colon + 1..];
+        if secret.is_empty() || secret == MASK || secret.contains(['/', '?', '#', '&', '=']) {
+            continue;
+        }
+        out.push_str(&text[done..done + colon + 1]);
+        out.push_str(MASK);
+        done = at;
+    }
+    if done == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[done..]);
+    Cow::Owned(out)
 }
 
 /// The URL without its query and fragment, the password masked: what
@@ -33,23 +88,19 @@ pub(crate) fn masked(url: &Url) -> String {
     shown.to_string()
 }
 
-/// `raw` with anything between `://user:` and `@` masked, for messages
-/// about targets that may not even parse.
+/// `raw` with anything between `user:` and `@` masked, for messages
+/// about targets that may not even parse (a mangled `://` included): the
+/// user information ends at the last `@` before any query or fragment, and
+/// starts after the last `/` before it.
 pub(crate) fn mask_raw(raw: &str) -> Cow<'_, str> {
-    let Some(start) = raw.find("://").map(|i| i + 3) else {
+    let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    let Some(at) = raw[..end].rfind('@') else {
         return Cow::Borrowed(raw);
     };
-    let authority_end = raw[start..]
-        .find(['/', '?', '#'])
-        .map_or(raw.len(), |i| start + i);
-    let authority = &raw[start..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => Cow::Owned(format!(
-            "{}{MASK}{}",
-            &raw[..start + colon + 1],
-            &raw[start + at..]
-        )),
-        _ => Cow::Borrowed(raw),
+    let start = raw[..at].rfind('/').map_or(0, |i| i + 1);
+    match raw[start..at].find(':') {
+        Some(colon) => Cow::Owned(format!("{}{MASK}{}", &raw[..start + colon + 1], &raw[at..])),
+        None => Cow::Borrowed(raw),
     }
 }
 
@@ -150,6 +201,36 @@ mod tests {
         assert_eq!(mask_raw("cache.db"), "cache.db");
         let err = bad("postgres://me:s3cret@db/x", "no").to_string();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    /// Mangled URLs the mutation test in `sql/target.rs` found showing
+    /// their password in messages.
+    #[test]
+    fn passwords_of_mangled_urls_are_masked_too() {
+        let found = [
+            // `://` broken by a NUL: taken for a path.
+            ("res:\0//user:hunter2@127.0.0.1:5432/db", "a path"),
+            // The `@` lost: the password reads as a port.
+            ("postgres://user:hunter2127.0.0.1:5432/db", "no URL"),
+            // The user information pushed into the query.
+            (
+                "postgres://?%user:hunter2@127.0.0.1:5432/db?table=t",
+                "no host",
+            ),
+            // and quoted back in the reason.
+            (
+                "postgres://u?ser:hunter2%00@127.0.0.1/db",
+                "unknown parameter `ser:hunter2\0@127.0.0.1/db`",
+            ),
+        ];
+        for (raw, reason) in found {
+            let err = bad(raw, reason).to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let err = parse_url("postgres://user:hunter2127.0.0.1:5432/db").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert_eq!(scrub("a:b@c and d:e@f"), "a:***@c and d:***@f");
+        assert_eq!(scrub("path/to/file@2.db"), "path/to/file@2.db");
     }
 
     #[test]

@@ -269,7 +269,10 @@ where
     }
 
     /// Like [`call`](Memo::call), but returns cache failures (a key that
-    /// cannot be built, an archive that fails) instead of falling back.
+    /// cannot be built, an archive that fails, an archived entry that holds
+    /// another value type) instead of falling back; such an entry is left
+    /// as it is, where `call` recomputes and replaces it. A damaged entry
+    /// is recomputed and rewritten by both (and counted as an error).
     ///
     /// ```
     /// use klepto::Memo;
@@ -311,9 +314,14 @@ where
                 Ok(Some(value)) => return self.loaded(leader, value, strict),
                 Ok(None) => true,
                 // A damaged entry reads as absent: recompute it and write
-                // the result over the damage at once.
+                // the result over the damage at once. So does one written
+                // for another value type, for `call`; `try_call` returns
+                // that error and leaves the other type's entry alone.
                 Err(e @ Error::Corrupt { .. }) => {
                     self.failed(Stage::ArchiveRead, &e);
+                    if strict && e.is_type_mismatch() {
+                        return Err(e);
+                    }
                     save_now = true;
                     true
                 }

@@ -382,15 +382,9 @@ fn read_native<V: DeserializeOwned + 'static>(
         ));
     }
     let described = native.describe();
-    native.into_value().map_err(|e| {
-        corrupt(
-            location,
-            format!(
-                "stored data ({described}) does not decode as `{}`: {e}",
-                std::any::type_name::<V>()
-            ),
-        )
-    })
+    native
+        .into_value()
+        .map_err(|e| Error::type_mismatch::<V>(location, &described, e))
 }
 
 /// Calls `$body` with `$v` bound to the typed vector of `$data`.
