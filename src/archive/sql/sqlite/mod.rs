@@ -122,15 +122,36 @@ impl SqliteDriver {
             durable,
         }
         .database_url();
-        let manager = manager.with_init(move |conn| init_connection(conn, durable));
+        let writable = manager.with_init(move |conn| init_connection(conn, durable));
         // The first connection, outside the pool: it reports a precise error
         // at once (a missing directory, a file that is not a database), where
         // the pool would retry until its timeout, and it stays as the fast
         // connection (so that opening costs one connection, not two: a
         // program that starts again pays it before its first result).
-        let first = manager
-            .connect()
-            .map_err(|e| Error::archive(url.clone(), format!("cannot open the database: {e}")))?;
+        let (manager, first) = match writable.connect() {
+            Ok(first) => (writable, first),
+            Err(e) => match &target.backend {
+                // On a read-only filesystem (or a directory this process
+                // may not write), serve reads: writes fail and are counted.
+                Backend::SqliteFile(_) if read_only_location(std::path::Path::new(&name)) => {
+                    let manager = read_only_manager(std::path::Path::new(&name));
+                    let first = manager.connect().map_err(|ro| {
+                        Error::archive(
+                            url.clone(),
+                            format!("cannot open the database: {e} (read-only: {ro})"),
+                        )
+                    })?;
+                    log::warn!("klepto: {url}: the location is read-only; opened for reading only");
+                    (manager, first)
+                }
+                _ => {
+                    return Err(Error::archive(
+                        url.clone(),
+                        format!("cannot open the database: {e}"),
+                    ))
+                }
+            },
+        };
         Ok(SqliteDriver {
             pool: OnceLock::new(),
             manager: Mutex::new(Some(manager)),
@@ -355,6 +376,50 @@ impl Driver for SqliteDriver {
             .execute_batch(sql)
             .map_err(|e| sql_error(at, e))
     }
+}
+
+/// Whether the database at `path` lies where this process cannot write:
+/// the file or its directory (where SQLite keeps its `-wal` and `-shm`
+/// files) refuses writes.
+fn read_only_location(path: &std::path::Path) -> bool {
+    use std::io::ErrorKind;
+    let refused = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
+        )
+    };
+    let file = std::fs::OpenOptions::new().write(true).open(path);
+    if file.as_ref().is_err_and(refused) {
+        return true;
+    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    tempfile::tempfile_in(dir).as_ref().is_err_and(refused)
+}
+
+/// Connections that only read the database at `path`, opened immutable:
+/// where nothing can write (a read-only filesystem, a directory without
+/// write permission), SQLite cannot create the `-shm` file a WAL database
+/// needs, and nobody can change the file while it is read. Writes fail
+/// with "attempt to write a readonly database".
+fn read_only_manager(path: &std::path::Path) -> SqliteConnectionManager {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    const URI_PATH: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#').add(b' ');
+    let uri = format!(
+        "file:{}?immutable=1",
+        utf8_percent_encode(&path.display().to_string(), URI_PATH)
+    );
+    SqliteConnectionManager::file(uri)
+        .with_flags(
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_init(|conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            conn.execute_batch("PRAGMA cache_size=-8192")
+        })
 }
 
 /// Settings of every new connection: busy timeout, WAL, synchronous level.
