@@ -204,3 +204,46 @@ fn lru_order_stays_exact_for_one_thread_after_contention() {
     );
     assert_eq!(info.hits, 4 * 50_000 + 100);
 }
+
+/// Each flight has its own wait: followers of flights that end at
+/// different times each get their own key's value, once per key, and a
+/// leader that panics hands its flight to one of its own followers only.
+#[test]
+fn followers_of_several_flights_each_get_their_own_value() {
+    const KEYS: u64 = 4;
+    const PER_KEY: usize = 6;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let memo = Arc::new(Memo::builder().lru(16).build(move |x: u64| {
+        let first = r.fetch_add(1, SeqCst) == 0;
+        thread::sleep(Duration::from_millis(40 * (x + 1)));
+        // The very first computation panics: its followers must take over.
+        assert!(!(first && x == 0), "first leader fails");
+        x * 10
+    }));
+    let barrier = Arc::new(Barrier::new(KEYS as usize * PER_KEY));
+    let handles: Vec<_> = (0..KEYS)
+        .flat_map(|x| (0..PER_KEY).map(move |_| x))
+        .map(|x| {
+            let (memo, barrier) = (memo.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                (x, catch_unwind(AssertUnwindSafe(|| memo.call(x))))
+            })
+        })
+        .collect();
+    let mut panics = 0;
+    for h in handles {
+        let (x, got) = h.join().unwrap();
+        match got {
+            Ok(v) => assert_eq!(v, x * 10, "key {x} got another key's value"),
+            Err(_) => panics += 1,
+        }
+    }
+    assert!(panics <= 1, "only the failing leader itself panics");
+    let computed = runs.load(SeqCst);
+    assert!(
+        (KEYS as usize..=KEYS as usize + 1).contains(&computed),
+        "{computed} computations for {KEYS} keys (one retry after the panic)"
+    );
+}

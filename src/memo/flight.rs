@@ -1,5 +1,9 @@
 //! Single flight: the keys being computed, and who waits for them.
 
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
 use super::probe::Probe;
 
 /// The state of a key being computed.
@@ -17,6 +21,39 @@ pub(crate) struct Flight<K, V> {
     pub key: K,
     pub hash: u64,
     pub state: FlightState<V>,
+    /// Where its followers wait: made by the first one, so a flight that
+    /// nobody waits for (nearly all) allocates nothing.
+    pub wait: Option<Arc<FlightWait>>,
+}
+
+/// The wait of one flight's followers: a count of the flight's endings (a
+/// value handed over, or the leader gone), and a condition variable that
+/// only this flight's followers wait on.
+#[derive(Default)]
+pub(crate) struct FlightWait {
+    endings: Mutex<u64>,
+    ended: Condvar,
+}
+
+impl FlightWait {
+    /// The endings so far, locked. A follower takes this before it lets go
+    /// of the memory lock, so that no ending goes unseen.
+    pub fn lock(&self) -> MutexGuard<'_, u64> {
+        self.endings.lock()
+    }
+
+    /// Waits until the flight has ended more than `seen` times.
+    pub fn wait_past(&self, endings: &mut MutexGuard<'_, u64>, seen: u64) {
+        while **endings == seen {
+            self.ended.wait(endings);
+        }
+    }
+
+    /// Tells the followers the flight ended (called without the memory lock).
+    pub fn end(&self) {
+        *self.endings.lock() += 1;
+        self.ended.notify_all();
+    }
 }
 
 /// The flights under way, in a plain vector: there are as many as calls
@@ -50,6 +87,7 @@ impl<K: Eq, V> Flights<K, V> {
             key,
             hash,
             state: FlightState::Running { waiters: 0 },
+            wait: None,
         });
     }
 

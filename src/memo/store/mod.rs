@@ -29,13 +29,14 @@
 //! the slot reused) harmless: it no longer matches.
 //!
 //! Single flight: a miss registers a *flight* for its key under the whole
-//! lock, so concurrent misses on one key find it and wait (on `ended`, never
-//! holding the memory lock) for the leader's value. A leader that panics
+//! lock, so concurrent misses on one key find it and wait (on the flight's
+//! own [`FlightWait`], never holding the memory lock) for the leader's
+//! value; the leader wakes only its own followers. A leader that panics
 //! abandons its flight; one waiting follower takes over, the others go on
 //! waiting.
 //!
-//! Lock order: the memory lock, then `waits`; nobody holding `waits` takes
-//! the memory lock.
+//! Lock order: the memory lock, then a flight's wait; nobody holding a
+//! flight's wait takes the memory lock.
 
 mod memory;
 #[cfg(test)]
@@ -44,13 +45,13 @@ mod tests;
 use std::hash::Hash;
 
 use hashbrown::HashTable;
-use parking_lot::{Condvar, Mutex};
+use std::sync::Arc;
 
 use self::memory::{
     stamp, Counts, Entry, Local, Memory, Order, SlotMeta, Touch, LOG_CAP, LOG_LIMIT,
     PREALLOCATE_MAX,
 };
-use super::flight::{FlightState, Flights};
+use super::flight::{FlightState, FlightWait, Flights};
 use super::probe::Probe;
 use super::striped::{Guard, Locals, Parts, Striped};
 use crate::policy::{Policy, Slot};
@@ -167,16 +168,15 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Leader<'_, K, V, P> {
 }
 
 /// Ends the flight of `key`: hands `value` to its waiters, or (`None`)
-/// abandons it so that one waiter takes over. Returns whether anybody waits.
+/// abandons it so that one waiter takes over. Returns the flight's wait
+/// if anybody waits, to be woken once the memory lock is released.
 fn end_flight<K: Eq + Clone, V: Clone>(
     memory: &mut Memory<K, V>,
     hash: u64,
     key: &K,
     value: Option<&V>,
-) -> bool {
-    let Some(index) = memory.flights.find(hash, key) else {
-        return false;
-    };
+) -> Option<Arc<FlightWait>> {
+    let index = memory.flights.find(hash, key)?;
     let flight = memory.flights.get_mut(index);
     let waiters = match flight.state {
         FlightState::Running { waiters } => waiters,
@@ -184,7 +184,7 @@ fn end_flight<K: Eq + Clone, V: Clone>(
     };
     if waiters == 0 {
         memory.flights.remove(index);
-        return false;
+        return None;
     }
     flight.state = match value {
         Some(value) => FlightState::Done {
@@ -193,7 +193,7 @@ fn end_flight<K: Eq + Clone, V: Clone>(
         },
         None => FlightState::Abandoned { waiters },
     };
-    true
+    flight.wait.clone()
 }
 
 type MemoryGuard<'a, K, V, P> = Guard<'a, Memory<K, V>, Local, Order<P>>;
@@ -201,9 +201,6 @@ type MemoryParts<'g, K, V, P> = Parts<'g, Memory<K, V>, Local, Order<P>>;
 
 pub(crate) struct Store<K, V, P> {
     memory: Striped<Memory<K, V>, Local, Order<P>>,
-    /// Followers of a flight wait on `ended` holding this.
-    waits: Mutex<()>,
-    ended: Condvar,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
@@ -229,17 +226,14 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
                 },
                 Local::default,
             ),
-            waits: Mutex::new(()),
-            ended: Condvar::new(),
         }
     }
 
-    /// Wakes the followers of ended flights (`notify`: somebody waits).
-    /// Called without the memory lock.
-    fn wake(&self, notify: bool) {
-        if notify {
-            let _waits = self.waits.lock();
-            self.ended.notify_all();
+    /// Wakes the followers of an ended flight (`notify`: its wait, if
+    /// anybody waits). Called without the memory lock.
+    fn wake(&self, notify: Option<Arc<FlightWait>>) {
+        if let Some(wait) = notify {
+            wait.end();
         }
     }
 
@@ -353,6 +347,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         let memory = guard.exclusive().expect("a writer holds everything");
         let index = (memory.flights.find(hash, key)).expect("follow is called for a key in flight");
         let flight = memory.flights.get_mut(index);
+        let wait = Arc::clone(flight.wait.get_or_insert_with(Arc::default));
         match &mut flight.state {
             FlightState::Running { waiters } => *waiters += 1,
             // Followers of an ended flight are still collecting the value.
@@ -367,14 +362,15 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
                 return Err(Lead(()));
             }
         }
-        // Wait for the flight to end. `waits` is taken before the memory
-        // lock is released, and a leader takes it to notify, so no ending
-        // goes unseen.
-        let mut waits = self.waits.lock();
+        // Wait for the flight to end. Its wait is locked before the memory
+        // lock is released, and a leader takes it to count an ending, so
+        // no ending goes unseen.
+        let mut endings = wait.lock();
+        let mut seen = *endings;
         drop(guard);
         loop {
-            self.ended.wait(&mut waits);
-            drop(waits);
+            wait.wait_past(&mut endings, seen);
+            drop(endings);
             let mut guard = self.memory.write();
             let memory = guard.exclusive().expect("a writer holds everything");
             let Some(index) = memory.flights.find(hash, key) else {
@@ -399,7 +395,10 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
                     return Err(Lead(()));
                 }
             }
-            waits = self.waits.lock();
+            // Still running: another follower took over an abandoned
+            // flight. Wait for its ending.
+            endings = wait.lock();
+            seen = *endings;
             drop(guard);
         }
     }
@@ -524,8 +523,8 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
 
     /// [`insert_inner`](Self::insert_inner) under the whole lock, with the
     /// logs replayed (`locals`: the stripes' data, `None` with one stripe
-    /// in use). Returns what was displaced, and whether a flight's
-    /// followers wait for this value. (Inlined in both lock paths, so that
+    /// in use). Returns what was displaced, and the wait of the flight
+    /// whose followers wait for this value, if any. (Inlined in both lock paths, so that
     /// its arguments stay in registers.)
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
@@ -538,13 +537,13 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         count: Count,
         hasher: impl Fn(&K) -> u64,
         led: bool,
-    ) -> (Displaced<K, V>, bool) {
+    ) -> (Displaced<K, V>, Option<Arc<FlightWait>>) {
         match count {
             Count::Miss => memory.counts.misses += 1,
             Count::Load => memory.counts.loads += 1,
             Count::Nothing => {}
         }
-        let mut notify = false;
+        let mut notify = None;
         if led {
             notify = end_flight(memory, hash, &key, Some(&value));
         } else if let Some(e) = memory.table.find_mut(hash, |e| e.key == key) {
@@ -552,11 +551,11 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
             e.value = value;
             let d = e.dirty() || dirty;
             e.set_dirty(d);
-            return (Displaced::None, false);
+            return (Displaced::None, None);
         } else if memory.flights.find(hash, &key).is_some() {
             // Being computed: the leader's value is the newer one (and the
             // leader must find the key absent).
-            return (Displaced::None, false);
+            return (Displaced::None, None);
         }
         let mut displaced = Displaced::None;
         let mut reuse = None;
