@@ -245,18 +245,18 @@ impl<T, S, X> Striped<T, S, X> {
 
     /// Exclusive access to `T` and every stripe's data.
     #[inline]
-    pub fn write(&self) -> Guard<'_, T, S, X> {
+    pub fn write(&self) -> WriteGuard<'_, T, S, X> {
         let contended = self.stripes[0].lock.lock();
         if !contended
             && self.active.load(Ordering::Relaxed) == 1
             && !self.grow.load(Ordering::Relaxed)
         {
-            return Guard {
+            return WriteGuard(Guard {
                 lock: self,
                 first: 0,
                 held: 1,
                 exclusive: true,
-            };
+            });
         }
         self.write_slow(contended)
     }
@@ -264,7 +264,7 @@ impl<T, S, X> Striped<T, S, X> {
     /// [`write`](Self::write) with stripe 0 held, when other stripes are
     /// in use, or readers waited, or every stripe is to be put in use.
     #[cold]
-    fn write_slow(&self, contended: bool) -> Guard<'_, T, S, X> {
+    fn write_slow(&self, contended: bool) -> WriteGuard<'_, T, S, X> {
         if contended && self.active.load(Ordering::Relaxed) == 1 {
             self.waited();
         }
@@ -284,12 +284,12 @@ impl<T, S, X> Striped<T, S, X> {
             // Also when a late waiter asked again after the growth.
             self.grow.store(false, Ordering::Relaxed);
         }
-        Guard {
+        WriteGuard(Guard {
             lock: self,
             first: 0,
             held: active,
             exclusive: true,
-        }
+        })
     }
 }
 
@@ -433,22 +433,35 @@ impl<T, S, X> Guard<'_, T, S, X> {
         self.exclusive && self.held == 1
     }
 
-    /// The shared data, writable, when this guard holds every stripe in use.
-    #[inline]
+    /// The shared data, writable, when this guard holds every stripe in use
+    /// (a lone reader's; writers have [`WriteGuard`]).
+    #[cfg(test)]
     pub fn exclusive(&mut self) -> Option<&mut T> {
-        // SAFETY: every stripe in use is held: no other guard exists.
-        self.exclusive
-            .then(|| unsafe { &mut *self.lock.data.0.get() })
+        self.exclusive.then(|| self.data_held())
+    }
+
+    /// The shared data, writable. The caller has checked `exclusive`.
+    #[inline]
+    fn data_held(&mut self) -> &mut T {
+        debug_assert!(self.exclusive);
+        // SAFETY: every stripe in use is held (`exclusive`, checked by the
+        // caller): no other guard exists.
+        unsafe { &mut *self.lock.data.0.get() }
     }
 
     /// Everything, when this guard holds every stripe in use: the shared
     /// data, the stripes' data and the ordering data (whose lock this takes
-    /// when more than one stripe is in use).
-    #[inline]
+    /// when more than one stripe is in use). A lone reader's; writers have
+    /// [`WriteGuard`].
+    #[cfg(test)]
     pub fn parts(&mut self) -> Option<Parts<'_, T, S, X>> {
-        if !self.exclusive {
-            return None;
-        }
+        self.exclusive.then(|| self.parts_held())
+    }
+
+    /// [`parts`](Self::parts); the caller has checked `exclusive`.
+    #[inline]
+    fn parts_held(&mut self) -> Parts<'_, T, S, X> {
+        debug_assert!(self.exclusive);
         let lock = &self.lock.order.0 .0;
         let lock = if self.held == 1 {
             None
@@ -456,9 +469,10 @@ impl<T, S, X> Guard<'_, T, S, X> {
             lock.lock();
             Some(lock)
         };
-        Some(Parts {
+        Parts {
             single: self.held == 1,
-            // SAFETY: every stripe in use is held: no other guard exists.
+            // SAFETY: every stripe in use is held (`exclusive`, checked by
+            // the caller): no other guard exists.
             data: unsafe { &mut *self.lock.data.0.get() },
             locals: Locals {
                 stripes: &self.lock.stripes[..self.held],
@@ -467,7 +481,31 @@ impl<T, S, X> Guard<'_, T, S, X> {
                 cell: &self.lock.order.0 .1,
                 lock,
             },
-        })
+        }
+    }
+}
+
+/// A [`Guard`] that holds every stripe in use, from [`Striped::write`]:
+/// its shared data and parts are always there.
+pub(crate) struct WriteGuard<'a, T, S, X>(Guard<'a, T, S, X>);
+
+impl<T, S, X> WriteGuard<'_, T, S, X> {
+    /// The shared data, writable.
+    #[inline]
+    pub fn data(&mut self) -> &mut T {
+        self.0.data_held()
+    }
+
+    /// The shared data, the stripes' data and the ordering data.
+    #[inline]
+    pub fn parts(&mut self) -> Parts<'_, T, S, X> {
+        self.0.parts_held()
+    }
+
+    /// Whether only one stripe is in use.
+    #[cfg(test)]
+    pub fn single(&self) -> bool {
+        self.0.single()
     }
 }
 
@@ -531,7 +569,7 @@ mod tests {
         drop(g);
         let mut w = lock.write();
         assert!(!w.single());
-        let mut parts = w.parts().expect("a writer holds everything");
+        let mut parts = w.parts();
         *parts.data += 1;
         assert_eq!(*parts.order, 2);
         let mut sum = 0;
@@ -560,7 +598,7 @@ mod tests {
                         match (i + t) % 8 {
                             0 | 4 => {
                                 let mut w = lock.write();
-                                let mut parts = w.parts().expect("exclusive");
+                                let mut parts = w.parts();
                                 parts.data.0 += 1;
                                 std::hint::black_box(&parts.data);
                                 parts.data.1 += 1;
@@ -574,7 +612,7 @@ mod tests {
                                     None => {
                                         drop(order);
                                         drop(r);
-                                        *lock.write().parts().expect("exclusive").order += 1;
+                                        *lock.write().parts().order += 1;
                                     }
                                 }
                             }
@@ -616,7 +654,7 @@ mod tests {
             }
         });
         let mut w = lock.write();
-        let mut parts = w.parts().expect("exclusive");
+        let mut parts = w.parts();
         let mut shared_reads = 0;
         parts.locals.for_each(|l| shared_reads += *l);
         assert_eq!(parts.data.0, parts.data.1);

@@ -53,7 +53,7 @@ use self::memory::{
 };
 use super::flight::{FlightState, FlightWait, Flights};
 use super::probe::Probe;
-use super::striped::{Guard, Locals, Parts, Striped};
+use super::striped::{Locals, Parts, Striped, WriteGuard};
 use crate::policy::{Policy, Slot};
 
 /// What an insertion pushed out of memory.
@@ -160,7 +160,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Leader<'_, K, V, P> {
     #[cold]
     fn abandon(&self, key: K) {
         let mut guard = self.store.memory.write();
-        let memory = guard.exclusive().expect("a writer holds everything");
+        let memory = guard.data();
         let notify = end_flight(memory, self.hash, &key, None);
         drop(guard);
         self.store.wake(notify);
@@ -196,7 +196,7 @@ fn end_flight<K: Eq + Clone, V: Clone>(
     flight.wait.clone()
 }
 
-type MemoryGuard<'a, K, V, P> = Guard<'a, Memory<K, V>, Local, Order<P>>;
+type MemoryGuard<'a, K, V, P> = WriteGuard<'a, Memory<K, V>, Local, Order<P>>;
 type MemoryParts<'g, K, V, P> = Parts<'g, Memory<K, V>, Local, Order<P>>;
 
 pub(crate) struct Store<K, V, P> {
@@ -298,7 +298,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     #[inline(never)]
     fn recheck<Q: Probe<K> + ?Sized>(&self, hash: u64, key: &Q) -> Result<V, Lead> {
         let mut guard = self.memory.write();
-        let mut parts = guard.parts().expect("a writer holds everything");
+        let mut parts = guard.parts();
         Self::replay(&mut parts);
         let found = Self::hit_or_lead(parts.data, &mut parts.order.policy, hash, key);
         drop(parts);
@@ -344,7 +344,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         key: &Q,
         mut guard: MemoryGuard<'_, K, V, P>,
     ) -> Result<V, Lead> {
-        let memory = guard.exclusive().expect("a writer holds everything");
+        let memory = guard.data();
         let index = (memory.flights.find(hash, key)).expect("follow is called for a key in flight");
         let flight = memory.flights.get_mut(index);
         let wait = Arc::clone(flight.wait.get_or_insert_with(Arc::default));
@@ -372,7 +372,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
             wait.wait_past(&mut endings, seen);
             drop(endings);
             let mut guard = self.memory.write();
-            let memory = guard.exclusive().expect("a writer holds everything");
+            let memory = guard.data();
             let Some(index) = memory.flights.find(hash, key) else {
                 unreachable!("a flight with waiters stays registered")
             };
@@ -425,7 +425,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     /// under another key).
     pub fn hit<Q: Probe<K> + ?Sized>(&self, hash: u64, key: &Q) -> Option<V> {
         let mut guard = self.memory.write();
-        let mut parts = guard.parts().expect("a writer holds everything");
+        let mut parts = guard.parts();
         Self::replay(&mut parts);
         Self::hit_held(parts.data, &mut parts.order.policy, hash, key)
     }
@@ -508,7 +508,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
             }
             None => {
                 let mut guard = self.memory.write();
-                let mut parts = guard.parts().expect("a writer holds everything");
+                let mut parts = guard.parts();
                 Self::replay(&mut parts);
                 let (memory, order) = (&mut *parts.data, &mut *parts.order);
                 let stored = (hash, key, value, dirty);
@@ -641,7 +641,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     /// Forgets every entry and the statistics.
     pub fn clear(&self) {
         let mut guard = self.memory.write();
-        let mut parts = guard.parts().expect("a writer holds everything");
+        let mut parts = guard.parts();
         parts.locals.for_each(|local| local.hits = 0);
         Self::empty(parts.data, &mut parts.order, Some(&mut parts.locals));
         parts.data.counts = Counts::default();
@@ -653,7 +653,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         K: Clone,
     {
         let mut guard = self.memory.write();
-        let memory = guard.exclusive().expect("a writer holds everything");
+        let memory = guard.data();
         let mut out = Vec::new();
         for e in memory.table.iter_mut() {
             if e.dirty() {
@@ -667,7 +667,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     /// Marks the given keys dirty again (their write failed).
     pub fn mark_dirty(&self, keys: impl Iterator<Item = (u64, K)>) {
         let mut guard = self.memory.write();
-        let memory = guard.exclusive().expect("a writer holds everything");
+        let memory = guard.data();
         for (hash, key) in keys {
             if let Some(e) = memory.table.find_mut(hash, |e| e.key == key) {
                 e.set_dirty(true);
@@ -688,7 +688,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     /// The statistics and the size, read at one instant.
     pub fn tally(&self) -> Tally {
         let mut guard = self.memory.write();
-        let mut parts = guard.parts().expect("a writer holds everything");
+        let mut parts = guard.parts();
         let mut shared_hits = 0;
         parts.locals.for_each(|local| shared_hits += local.hits);
         let memory = &*parts.data;
@@ -718,6 +718,6 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
     /// Whether no flight is registered.
     fn flights_empty(&self) -> bool {
         let mut guard = self.memory.write();
-        guard.exclusive().expect("exclusive").flights.is_empty()
+        guard.data().flights.is_empty()
     }
 }
