@@ -277,6 +277,9 @@ where
         let before = memory();
         let archive_before = archive();
         prop_assert_eq!(m.call(x), f(x), "value of call {} (x={})", i, x);
+        // Memory, slots, policy and flights agree (debug builds).
+        #[cfg(debug_assertions)]
+        m.validate();
         let after = memory();
         let archive_after = archive();
         let info = m.info();

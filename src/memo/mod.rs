@@ -464,6 +464,16 @@ where
         );
     }
 
+    /// Checks the memo's internal consistency (memory, slots, policy and
+    /// flights agree) and panics with what is wrong. For tests: compiled
+    /// in debug builds only, and meant for moments when no call is under
+    /// way.
+    #[cfg(debug_assertions)]
+    #[doc(hidden)]
+    pub fn validate(&self) {
+        self.store.validate(|k| self.hasher.hash_one(k));
+    }
+
     /// The statistics: hits, misses, loads, errors, the bound and the size.
     pub fn info(&self) -> CacheInfo {
         let tally = self.store.tally();

@@ -164,6 +164,10 @@ impl Lfu {
 }
 
 impl Policy for Lfu {
+    fn tracked(&self) -> Option<usize> {
+        Some(self.len())
+    }
+
     fn capacity(&self) -> Option<usize> {
         Some(self.capacity)
     }

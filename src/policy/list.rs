@@ -400,6 +400,10 @@ macro_rules! recency_policy {
         }
 
         impl Policy for $name {
+            fn tracked(&self) -> Option<usize> {
+                Some(self.len())
+            }
+
             const LAST_HIT_ONLY: bool = true;
 
             fn capacity(&self) -> Option<usize> {

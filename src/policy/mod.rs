@@ -72,4 +72,10 @@ pub trait Policy: Send + 'static {
 
     /// Seeds the policy's random source, if it has one (random replacement).
     fn reseed(&mut self, _seed: u64) {}
+
+    /// How many entries the policy tracks, if it counts them: a memo's
+    /// consistency check compares it with the entries in memory.
+    fn tracked(&self) -> Option<usize> {
+        None
+    }
 }

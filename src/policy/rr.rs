@@ -106,6 +106,10 @@ impl Rr {
 }
 
 impl Policy for Rr {
+    fn tracked(&self) -> Option<usize> {
+        Some(self.len())
+    }
+
     const TRACKS_HITS: bool = false;
 
     fn capacity(&self) -> Option<usize> {

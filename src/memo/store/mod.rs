@@ -41,6 +41,8 @@
 mod memory;
 #[cfg(test)]
 mod tests;
+#[cfg(debug_assertions)]
+mod validate;
 
 use std::hash::Hash;
 

@@ -214,3 +214,34 @@ fn a_hit_after_a_thread_ended_counts_as_later_than_that_threads_hits() {
 fn a_touch_takes_twelve_bytes() {
     assert_eq!(std::mem::size_of::<Touch>(), 12);
 }
+
+#[test]
+fn validate_passes_a_sound_store_and_catches_a_policy_out_of_step() {
+    for shared in [false, true] {
+        let h = hasher();
+        let s = store(Lru::new(4), shared);
+        for k in 0..10 {
+            s.insert(h(&k), k, k, false, false, Count::Nothing, &h);
+            s.get(h(&k), &k);
+            s.validate(&h);
+        }
+        // The policy forgets an entry that memory still holds.
+        let slot = {
+            let mut guard = s.memory.write();
+            let mut parts = guard.parts();
+            let slot = parts.data.table.iter().next().expect("an entry").slot;
+            parts.order.policy.on_remove(slot);
+            slot
+        };
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.validate(&h)));
+        assert!(
+            caught.is_err(),
+            "slot {slot}: the policy out of step went unnoticed"
+        );
+        // A wrong hash for the entries is caught too.
+        let s = store(Lru::new(4), shared);
+        s.insert(h(&1), 1, 1, false, false, Count::Nothing, &h);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.validate(|_| 0)));
+        assert!(caught.is_err(), "a wrong hash went unnoticed");
+    }
+}
