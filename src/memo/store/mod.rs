@@ -1,6 +1,11 @@
 //! A memo's memory: one hash table and the eviction policy, behind a lock
 //! striped by thread ([`Striped`]).
 //!
+//! Files: this one has lookups, insertion and eviction; `memory` has what
+//! the lock guards (table entries, slots, order, counts); `logs` has the
+//! touch logs and their replay; `leader` has single flight (leads,
+//! leaders, followers); `validate` has the consistency check of tests.
+//!
 //! While one thread at a time uses the memo, the lock has a single stripe
 //! and every call holds the whole memory: a hit finds the entry, clones the
 //! value and tells the policy at once, for one compare-and-swap in all.
@@ -38,6 +43,8 @@
 //! Lock order: the memory lock, then a flight's wait; nobody holding a
 //! flight's wait takes the memory lock.
 
+mod leader;
+mod logs;
 mod memory;
 #[cfg(test)]
 mod tests;
@@ -49,11 +56,11 @@ use std::hash::Hash;
 use hashbrown::HashTable;
 use std::sync::Arc;
 
-use self::memory::{
-    stamp, Counts, Entry, Local, Memory, Order, SlotMeta, Touch, LOG_CAP, LOG_LIMIT,
-    PREALLOCATE_MAX,
-};
-use super::flight::{FlightState, FlightWait, Flights};
+use self::leader::end_flight;
+pub(crate) use self::leader::{Lead, Leader};
+use self::logs::{stamp, Local, Touch, LOG_CAP, LOG_LIMIT};
+use self::memory::{Counts, Entry, Memory, Order, SlotMeta, PREALLOCATE_MAX};
+use super::flight::{FlightWait, Flights};
 use super::probe::Probe;
 use super::striped::{Locals, Parts, Striped, WriteGuard};
 use crate::policy::{Policy, Slot};
@@ -93,111 +100,6 @@ pub(crate) struct Tally {
     pub capacity: Option<usize>,
 }
 
-/// A miss in [`Store::lookup`]: the caller leads the key's new flight, and
-/// makes this a [`Leader`] at once ([`Lead::leader`]); until that leader
-/// stores a value or is dropped, the flight's followers wait.
-#[must_use = "a lead must become a Leader, or the flight's followers wait forever"]
-pub(crate) struct Lead(());
-
-impl Lead {
-    /// The leader of `key`'s flight in `store` (the key and hash given to
-    /// the lookup that returned this).
-    #[inline]
-    pub fn leader<K: Eq + Hash + Clone, V: Clone, P: Policy>(
-        self,
-        store: &Store<K, V, P>,
-        hash: u64,
-        key: K,
-    ) -> Leader<'_, K, V, P> {
-        Leader {
-            store,
-            hash,
-            key: Some(key),
-        }
-    }
-}
-
-/// The right and duty to compute one key. Dropping it without
-/// [`store`](Leader::store) (a panic) abandons the flight.
-pub(crate) struct Leader<'a, K: Eq + Hash + Clone, V: Clone, P: Policy> {
-    store: &'a Store<K, V, P>,
-    hash: u64,
-    key: Option<K>,
-}
-
-impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Leader<'_, K, V, P> {
-    /// The key being computed.
-    pub fn key(&self) -> &K {
-        self.key.as_ref().expect("a live leader has its key")
-    }
-
-    /// Stores the value (see [`Store::insert`]) and hands it to the waiting
-    /// followers. (Inlined so that the leader's fields stay in registers.)
-    #[inline]
-    pub fn store(
-        mut self,
-        value: V,
-        dirty: bool,
-        purge: bool,
-        count: Count,
-        hasher: impl Fn(&K) -> u64,
-    ) -> Displaced<K, V> {
-        let key = self.key.take().expect("a live leader has its key");
-        self.store
-            .insert_inner(self.hash, key, value, dirty, purge, count, hasher, true)
-    }
-}
-
-impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Drop for Leader<'_, K, V, P> {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.abandon(key);
-        }
-    }
-}
-
-impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Leader<'_, K, V, P> {
-    /// Ends the flight without a value (the function panicked).
-    #[cold]
-    fn abandon(&self, key: K) {
-        let mut guard = self.store.memory.write();
-        let memory = guard.data();
-        let notify = end_flight(memory, self.hash, &key, None);
-        drop(guard);
-        self.store.wake(notify);
-    }
-}
-
-/// Ends the flight of `key`: hands `value` to its waiters, or (`None`)
-/// abandons it so that one waiter takes over. Returns the flight's wait
-/// if anybody waits, to be woken once the memory lock is released.
-fn end_flight<K: Eq + Clone, V: Clone>(
-    memory: &mut Memory<K, V>,
-    hash: u64,
-    key: &K,
-    value: Option<&V>,
-) -> Option<Arc<FlightWait>> {
-    let index = memory.flights.find(hash, key)?;
-    let flight = memory.flights.get_mut(index);
-    let waiters = match flight.state {
-        FlightState::Running { waiters } => waiters,
-        _ => 0,
-    };
-    if waiters == 0 {
-        memory.flights.remove(index);
-        return None;
-    }
-    flight.state = match value {
-        Some(value) => FlightState::Done {
-            value: value.clone(),
-            waiters,
-        },
-        None => FlightState::Abandoned { waiters },
-    };
-    flight.wait.clone()
-}
-
 type MemoryGuard<'a, K, V, P> = WriteGuard<'a, Memory<K, V>, Local, Order<P>>;
 type MemoryParts<'g, K, V, P> = Parts<'g, Memory<K, V>, Local, Order<P>>;
 
@@ -228,14 +130,6 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
                 },
                 Local::default,
             ),
-        }
-    }
-
-    /// Wakes the followers of an ended flight (`notify`: its wait, if
-    /// anybody waits). Called without the memory lock.
-    fn wake(&self, notify: Option<Arc<FlightWait>>) {
-        if let Some(wait) = notify {
-            wait.end();
         }
     }
 
@@ -325,86 +219,6 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         Self::lead(memory, hash, key).map(Err)
     }
 
-    /// A miss under the whole lock: the lead of the key's new flight, or
-    /// `None` when a flight of the key is under way (out of line: the hit
-    /// path stays small).
-    #[inline(never)]
-    fn lead<Q: Probe<K> + ?Sized>(memory: &mut Memory<K, V>, hash: u64, key: &Q) -> Option<Lead> {
-        if memory.flights.find(hash, key).is_some() {
-            return None;
-        }
-        memory.flights.start(hash, key.to_key());
-        Some(Lead(()))
-    }
-
-    /// A lookup of a key with a flight under way, holding the whole lock:
-    /// waits for the flight's value, or takes over an abandoned flight.
-    #[cold]
-    fn follow<Q: Probe<K> + ?Sized>(
-        &self,
-        hash: u64,
-        key: &Q,
-        mut guard: MemoryGuard<'_, K, V, P>,
-    ) -> Result<V, Lead> {
-        let memory = guard.data();
-        let index = (memory.flights.find(hash, key)).expect("follow is called for a key in flight");
-        let flight = memory.flights.get_mut(index);
-        let wait = Arc::clone(flight.wait.get_or_insert_with(Arc::default));
-        match &mut flight.state {
-            FlightState::Running { waiters } => *waiters += 1,
-            // Followers of an ended flight are still collecting the value.
-            FlightState::Done { value, .. } => {
-                let value = value.clone();
-                memory.counts.hits += 1;
-                return Ok(value);
-            }
-            FlightState::Abandoned { waiters } => {
-                let waiters = *waiters;
-                flight.state = FlightState::Running { waiters };
-                return Err(Lead(()));
-            }
-        }
-        // Wait for the flight to end. Its wait is locked before the memory
-        // lock is released, and a leader takes it to count an ending, so
-        // no ending goes unseen.
-        let mut endings = wait.lock();
-        let mut seen = *endings;
-        drop(guard);
-        loop {
-            wait.wait_past(&mut endings, seen);
-            drop(endings);
-            let mut guard = self.memory.write();
-            let memory = guard.data();
-            let Some(index) = memory.flights.find(hash, key) else {
-                unreachable!("a flight with waiters stays registered")
-            };
-            let flight = memory.flights.get_mut(index);
-            match &mut flight.state {
-                FlightState::Running { .. } => {}
-                FlightState::Done { value, waiters } => {
-                    let value = value.clone();
-                    *waiters -= 1;
-                    if *waiters == 0 {
-                        memory.flights.remove(index);
-                    }
-                    memory.counts.hits += 1;
-                    return Ok(value);
-                }
-                FlightState::Abandoned { waiters } => {
-                    // Take over; the other followers keep waiting.
-                    let waiters = *waiters - 1;
-                    flight.state = FlightState::Running { waiters };
-                    return Err(Lead(()));
-                }
-            }
-            // Still running: another follower took over an abandoned
-            // flight. Wait for its ending.
-            endings = wait.lock();
-            seen = *endings;
-            drop(guard);
-        }
-    }
-
     /// A hit under the whole lock: counted, and told to the policy at once
     /// (the caller has replayed the stripes' logs, which hold earlier hits).
     #[inline]
@@ -440,33 +254,6 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
             .table
             .find(hash, |e| key.matches(&e.key))
             .map(|e| e.value.clone())
-    }
-
-    /// Replays every stripe's recorded hits into the policy, in stamp
-    /// order, under the whole lock.
-    #[inline]
-    fn replay(parts: &mut MemoryParts<'_, K, V, P>) {
-        // With one stripe in use, hits tell the policy at once: no logs.
-        if P::TRACKS_HITS && !parts.single {
-            Self::replay_logs(parts);
-        }
-    }
-
-    #[inline(never)]
-    fn replay_logs(parts: &mut MemoryParts<'_, K, V, P>) {
-        let order = &mut *parts.order;
-        let mut merged = std::mem::take(&mut order.merged);
-        let mut logs = 0;
-        parts.locals.for_each(|local| {
-            logs += usize::from(!local.log.is_empty());
-            merged.append(&mut local.log);
-        });
-        if logs > 1 {
-            // Each log is in stamp order already: a stable sort merges runs.
-            merged.sort_by_key(|t| t.stamp);
-        }
-        order.apply(&mut merged);
-        order.merged = merged;
     }
 
     /// Adds an entry, making room first (a key already in memory takes the
