@@ -97,7 +97,7 @@ impl<K: Eq, V> Flights<K, V> {
     }
 
     /// Whether no flight is under way.
-    #[cfg(debug_assertions)]
+    #[cfg(any(test, debug_assertions))]
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

@@ -215,6 +215,7 @@ fn a_touch_takes_twelve_bytes() {
     assert_eq!(std::mem::size_of::<Touch>(), 12);
 }
 
+#[cfg(debug_assertions)]
 #[test]
 fn validate_passes_a_sound_store_and_catches_a_policy_out_of_step() {
     for shared in [false, true] {
