@@ -10,6 +10,9 @@ mod stats;
 mod store;
 #[allow(unsafe_code)]
 mod striped;
+#[cfg(all(test, loom))]
+mod striped_loom;
+mod sync;
 
 pub use builder::{MemoBuilder, PlainMemo};
 pub use func::{MemoFn, Plain, Recursive};

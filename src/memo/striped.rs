@@ -20,28 +20,49 @@
 //! guard). Once readers are seen waiting for each other, the next
 //! acquisition puts every stripe in use, for good.
 
-use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::cell::Cell;
+
+use super::sync::{spin_loop, yield_now, AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell};
 
 /// Spins before a waiter starts yielding its time slice.
 const SPINS: u32 = 64;
-/// Contended acquisitions after which every stripe is put in use.
+/// Contended acquisitions after which every stripe is put in use (under
+/// loom: the first, so that a model reaches the growth).
+#[cfg(not(loom))]
 const GROW_AFTER: u32 = 16;
+#[cfg(loom)]
+const GROW_AFTER: u32 = 1;
 
-/// Stripes per lock: a power of two, at least twice the cores.
+/// Stripes per lock: a power of two, at least twice the cores (under loom:
+/// two, which keeps the models small).
 fn stripe_count() -> usize {
-    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-    (cores * 2).next_power_of_two().clamp(4, 64)
+    #[cfg(loom)]
+    return 2;
+    #[cfg(not(loom))]
+    {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cores * 2).next_power_of_two().clamp(4, 64)
+    }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// This thread's number, for picking a stripe (0: not yet assigned).
     static THREAD: Cell<usize> = const { Cell::new(0) };
+}
+#[cfg(loom)]
+loom::thread_local! {
+    static THREAD: Cell<usize> = Cell::new(0);
+}
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref NEXT: AtomicUsize = AtomicUsize::new(1);
 }
 
 /// A small number that differs between live threads, assigned on first use.
 #[inline]
 fn thread_number() -> usize {
+    #[cfg(not(loom))]
     static NEXT: AtomicUsize = AtomicUsize::new(1);
     THREAD.with(|n| {
         if n.get() == 0 {
@@ -57,7 +78,7 @@ struct SpinLock {
 }
 
 impl SpinLock {
-    const fn new() -> Self {
+    fn new() -> Self {
         SpinLock {
             locked: AtomicBool::new(false),
         }
@@ -88,9 +109,9 @@ impl SpinLock {
             while self.locked.load(Ordering::Relaxed) {
                 if spins < SPINS {
                     spins += 1;
-                    std::hint::spin_loop();
+                    spin_loop();
                 } else {
-                    std::thread::yield_now();
+                    yield_now();
                 }
             }
             if self
@@ -175,7 +196,7 @@ impl<T, S, X> Striped<T, S, X> {
     }
 
     /// Puts every stripe in use at the next acquisition, as contention would.
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub fn spread(&self) {
         self.grow.store(true, Ordering::Relaxed);
     }
@@ -321,8 +342,8 @@ impl<T, S, X> Sole<'_, T, S, X> {
         // guard exists. `X` goes with the whole lock in that mode.
         unsafe {
             (
-                &mut *self.lock.data.0.get(),
-                &mut *self.lock.order.0 .1.get(),
+                &mut *self.lock.data.0.get_mut(),
+                &mut *self.lock.order.0 .1.get_mut(),
             )
         }
     }
@@ -355,7 +376,7 @@ impl<S> Locals<'_, S> {
         for stripe in self.stripes {
             // SAFETY: the guard these came from holds every one of them,
             // and `&mut self` makes the calls one at a time.
-            f(unsafe { &mut *stripe.local.get() });
+            f(unsafe { &mut *stripe.local.get_mut() });
         }
     }
 }
@@ -380,7 +401,7 @@ impl<X> std::ops::DerefMut for OrderGuard<'_, X> {
         // SAFETY: either this holds the order lock, which every user of `X`
         // takes while more than one stripe is in use, or it borrows a guard
         // holding the only stripe in use (`active` never shrinks).
-        unsafe { &mut *self.cell.get() }
+        unsafe { &mut *self.cell.get_mut() }
     }
 }
 
@@ -401,7 +422,7 @@ impl<T, S, X> Guard<'_, T, S, X> {
         unsafe {
             (
                 &*self.lock.data.0.get(),
-                &mut *self.lock.stripes[self.first].local.get(),
+                &mut *self.lock.stripes[self.first].local.get_mut(),
             )
         }
     }
@@ -446,7 +467,7 @@ impl<T, S, X> Guard<'_, T, S, X> {
         debug_assert!(self.exclusive);
         // SAFETY: every stripe in use is held (`exclusive`, checked by the
         // caller): no other guard exists.
-        unsafe { &mut *self.lock.data.0.get() }
+        unsafe { &mut *self.lock.data.0.get_mut() }
     }
 
     /// Everything, when this guard holds every stripe in use: the shared
@@ -473,7 +494,7 @@ impl<T, S, X> Guard<'_, T, S, X> {
             single: self.held == 1,
             // SAFETY: every stripe in use is held (`exclusive`, checked by
             // the caller): no other guard exists.
-            data: unsafe { &mut *self.lock.data.0.get() },
+            data: unsafe { &mut *self.lock.data.0.get_mut() },
             locals: Locals {
                 stripes: &self.lock.stripes[..self.held],
             },
