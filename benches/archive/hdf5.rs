@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{BatchSize, BenchmarkGroup, Criterion};
+use criterion::{BenchmarkGroup, Criterion};
 use klepto::archive::{Archive, DirArchive, HdfArchive, HdfDirArchive, SqlArchive};
 use klepto::keymap::HashKey;
 use klepto::Memo;
@@ -100,19 +100,12 @@ fn dump_load<A: Archive<HashKey, Vec<f64>>>(c: &mut Criterion, name: &str, open:
     let mut g = c.benchmark_group("vec1000_dump_10k");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
-    g.bench_function(name, |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().expect("temp dir");
-                (full_memo(open(dir.path())), dir)
-            },
-            |(memo, dir)| {
-                memo.dump().expect("dump");
-                (memo, dir)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    super::bench_dump(
+        &mut g,
+        name,
+        |dir| full_memo(open(dir)),
+        |memo| memo.dump().expect("dump"),
+    );
     g.finish();
 
     let dir = tempfile::tempdir().expect("temp dir");

@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use super::backend::{Backed, Backend, RawEntry, RawItems};
 use super::envelope::Envelope;
-use super::fs::{self, io_err, LockGuard};
+use super::fs::{self, io_err, DirPlace, LockGuard};
 use crate::{Error, Result};
 
 const EXTENSION: &str = ".kle";
-const LOCK_FILE: &str = ".lock";
 /// Hex digits in an entry's file name (16 bytes of blake3).
 const DIGEST_HEX: usize = 32;
 
@@ -94,19 +93,16 @@ pub type DirArchive<K, V> = Backed<DirStore, K, V>;
 #[derive(Clone)]
 pub struct DirStore {
     /// The directory given to `open`; namespaces are its subdirectories.
-    root: Arc<Path>,
-    /// The directory this handle reads and writes.
-    dir: Arc<Path>,
-    lock_path: Arc<Path>,
-    namespace: Arc<str>,
+    /// The directories: given to `open`, read and written by this handle.
+    place: DirPlace,
     durable: bool,
 }
 
 impl fmt::Debug for DirStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DirArchive")
-            .field("dir", &self.dir)
-            .field("namespace", &self.namespace)
+            .field("dir", &self.place.dir)
+            .field("namespace", &self.place.namespace)
             .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
@@ -131,13 +127,13 @@ impl<K, V> Backed<DirStore, K, V> {
 
     /// The directory this handle reads and writes.
     pub fn path(&self) -> &Path {
-        &self.backend().dir
+        &self.backend().place.dir
     }
 
     /// The namespace this handle reads and writes (`""` for the directory
     /// given to [`open`](Self::open)).
     pub fn namespace(&self) -> &str {
-        &self.backend().namespace
+        &self.backend().place.namespace
     }
 }
 
@@ -145,29 +141,15 @@ impl DirStore {
     /// Opens the store in directory `dir`, creating it (and its parents)
     /// if missing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir: Arc<Path> = Arc::from(dir.as_ref());
-        Self::open_in(Arc::clone(&dir), Arc::from(""), dir, true)
-    }
-
-    fn open_in(
-        root: Arc<Path>,
-        namespace: Arc<str>,
-        dir: Arc<Path>,
-        durable: bool,
-    ) -> Result<Self> {
-        stdfs::create_dir_all(&dir).map_err(io_err(&dir))?;
         Ok(DirStore {
-            lock_path: Arc::from(dir.join(LOCK_FILE)),
-            root,
-            dir,
-            namespace,
-            durable,
+            place: DirPlace::open(dir.as_ref())?,
+            durable: true,
         })
     }
 
     /// The entry file of the key whose MessagePack encoding is `key`.
     fn entry_path(&self, key: &[u8]) -> PathBuf {
-        self.dir.join(entry_name(key))
+        self.place.dir.join(entry_name(key))
     }
 }
 
@@ -180,7 +162,7 @@ impl Backend for DirStore {
     /// Writes the entry file atomically under the shared lock.
     fn put(&self, key: &[u8], envelope: &[u8]) -> Result<()> {
         let path = self.entry_path(key);
-        let _lock = LockGuard::shared(&self.lock_path)?;
+        let _lock = LockGuard::shared(&self.place.lock_path)?;
         fs::write_atomic(&path, fs::TMP_PREFIX, envelope, self.durable)?;
         Ok(())
     }
@@ -191,7 +173,7 @@ impl Backend for DirStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let _lock = LockGuard::shared(&self.lock_path)?;
+        let _lock = LockGuard::shared(&self.place.lock_path)?;
         // Stage every entry first: an error here drops (deletes) the
         // temporary files and leaves the archive as it was.
         let mut staged = Vec::with_capacity(entries.len());
@@ -205,7 +187,7 @@ impl Backend for DirStore {
             tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
         }
         if self.durable {
-            fs::sync_dir(&self.dir)?;
+            fs::sync_dir(&self.place.dir)?;
         }
         Ok(())
     }
@@ -213,7 +195,7 @@ impl Backend for DirStore {
     /// Reads and deletes the entry file under the exclusive lock.
     fn delete(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let path = self.entry_path(key);
-        let _lock = LockGuard::exclusive(&self.lock_path)?;
+        let _lock = LockGuard::exclusive(&self.place.lock_path)?;
         let Some(bytes) = read_if_present(&path)? else {
             return Ok(None);
         };
@@ -224,7 +206,7 @@ impl Backend for DirStore {
             Err(e) => return Err(io_err(&path)(e)),
         }
         if self.durable {
-            fs::sync_dir(&self.dir)?;
+            fs::sync_dir(&self.place.dir)?;
         }
         Ok(Some(bytes))
     }
@@ -242,10 +224,13 @@ impl Backend for DirStore {
     /// The number of entry files, counted without reading them (a damaged
     /// entry counts).
     fn len(&self) -> Result<usize> {
-        let entries = stdfs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
+        let entries = stdfs::read_dir(&self.place.dir).map_err(io_err(&self.place.dir))?;
         let mut n = 0;
         for entry in entries {
-            if entry_file(entry).map_err(io_err(&self.dir))?.is_some() {
+            if entry_file(entry)
+                .map_err(io_err(&self.place.dir))?
+                .is_some()
+            {
                 n += 1;
             }
         }
@@ -255,8 +240,8 @@ impl Backend for DirStore {
     /// Deletes every entry (and temporary files of crashed writers) under
     /// the exclusive lock. Namespaces (subdirectories) are left alone.
     fn clear(&self) -> Result<()> {
-        let _lock = LockGuard::exclusive(&self.lock_path)?;
-        fs::remove_entries(&self.dir, is_entry_name, self.durable)
+        let _lock = LockGuard::exclusive(&self.place.lock_path)?;
+        fs::remove_entries(&self.place.dir, is_entry_name, self.durable)
     }
 
     /// Every entry file, streamed from the directory (no snapshot): entries
@@ -264,7 +249,7 @@ impl Backend for DirStore {
     /// from the file's envelope, which must be sound and be named after
     /// that key; otherwise the item is [`Error::Corrupt`] naming the file.
     fn scan(&self, _values: bool) -> Result<RawItems<'_>> {
-        let dir = Arc::clone(&self.dir);
+        let dir = Arc::clone(&self.place.dir);
         let entries = stdfs::read_dir(&dir).map_err(io_err(&dir))?;
         Ok(Box::new(entries.filter_map(move |entry| {
             let path = match entry_file(entry) {
@@ -285,25 +270,14 @@ impl Backend for DirStore {
     /// directory itself. Namespaces with path separators, `..` or NUL are
     /// refused with [`Error::Config`].
     fn namespace(&self, namespace: &str) -> Result<Self> {
-        fs::check_namespace(namespace)?;
-        if namespace == &*self.namespace {
-            return Ok(self.clone());
-        }
-        let dir = if namespace.is_empty() {
-            Arc::clone(&self.root)
-        } else {
-            Arc::from(self.root.join(namespace))
-        };
-        Self::open_in(
-            Arc::clone(&self.root),
-            Arc::from(namespace),
-            dir,
-            self.durable,
-        )
+        Ok(DirStore {
+            place: self.place.namespaced(namespace)?,
+            durable: self.durable,
+        })
     }
 
     fn location(&self) -> String {
-        self.dir.display().to_string()
+        self.place.dir.display().to_string()
     }
 
     /// The entry file's path.

@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tempfile::{NamedTempFile, TempPath};
 
@@ -220,6 +221,54 @@ pub(crate) fn remove_entries(
     }
     Ok(())
 }
+
+/// Where a directory archive keeps one namespace: the directory given to
+/// `open` (the root), this namespace's directory (the root itself, or a
+/// subdirectory of it named after the namespace) and its lock file.
+/// Shared by [`DirArchive`](super::DirArchive) and `HdfDirArchive`.
+#[derive(Clone, Debug)]
+pub(crate) struct DirPlace {
+    pub(crate) root: Arc<Path>,
+    pub(crate) dir: Arc<Path>,
+    pub(crate) namespace: Arc<str>,
+    pub(crate) lock_path: Arc<Path>,
+}
+
+impl DirPlace {
+    /// The root namespace of `dir`, created (with its parents) if missing.
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let root: Arc<Path> = Arc::from(dir);
+        Self::at(Arc::clone(&root), Arc::from(""), root)
+    }
+
+    /// The namespace `namespace` (see [`check_namespace`]) of the same
+    /// root, its directory created if missing; `""` is the root.
+    pub(crate) fn namespaced(&self, namespace: &str) -> Result<Self> {
+        check_namespace(namespace)?;
+        if namespace == &*self.namespace {
+            return Ok(self.clone());
+        }
+        let dir = if namespace.is_empty() {
+            Arc::clone(&self.root)
+        } else {
+            Arc::from(self.root.join(namespace))
+        };
+        Self::at(Arc::clone(&self.root), Arc::from(namespace), dir)
+    }
+
+    fn at(root: Arc<Path>, namespace: Arc<str>, dir: Arc<Path>) -> Result<Self> {
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        Ok(DirPlace {
+            lock_path: Arc::from(dir.join(DIR_LOCK_FILE)),
+            root,
+            dir,
+            namespace,
+        })
+    }
+}
+
+/// The lock file of a directory archive, in each namespace's directory.
+const DIR_LOCK_FILE: &str = ".lock";
 
 /// An advisory lock held on a lock file until dropped.
 ///

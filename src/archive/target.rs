@@ -13,21 +13,28 @@ pub(crate) const MASK: &str = "***";
 
 /// `target` (never shown with its password) parsed as a URL.
 pub(crate) fn parse_url(target: &str) -> Result<Url> {
-    Url::parse(target).map_err(|e| {
-        // Unparsed, a password cannot be told from a host or a port (an
-        // `@` left out): the message hides the whole authority.
-        Error::config(format!(
-            "archive target `{}`: not a valid URL: {e}",
-            scrub(&hide_authority(target))
-        ))
-    })
+    Url::parse(target).map_err(|e| bad(target, format_args!("not a valid URL: {e}")))
+}
+
+/// A [`Error::Config`] about the target `raw`, its password masked
+/// wherever it stands, in the reason too (which may quote the target). A
+/// URL-like target in which no `user:password@` is found may have lost
+/// its `@` (a password would then read as a host or a port): its whole
+/// authority is hidden.
+pub(crate) fn bad(raw: &str, reason: impl std::fmt::Display) -> Error {
+    let shown = match mask_raw(raw) {
+        Cow::Borrowed(_) if raw.contains("://") => hide_authority(raw),
+        _ => Cow::Borrowed(raw),
+    };
+    let message = format!("archive target `{shown}`: {reason}");
+    Error::config(mask_raw(&message).into_owned())
 }
 
 /// `raw` with everything between `://` and the path, query or fragment
 /// masked.
 fn hide_authority(raw: &str) -> Cow<'_, str> {
     let Some(start) = raw.find("://").map(|i| i + 3) else {
-        return mask_raw(raw);
+        return Cow::Borrowed(raw);
     };
     let end = raw[start..]
         .find(['/', '?', '#'])
@@ -35,22 +42,11 @@ fn hide_authority(raw: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{}{MASK}{}", &raw[..start], &raw[end..]))
 }
 
-/// A [`Error::Config`] about the target `raw`, whose password is masked.
-pub(crate) fn bad(raw: &str, reason: impl std::fmt::Display) -> Error {
-    let shown = match mask_raw(raw) {
-        // No `user:password@` found, yet URL-like: hide the whole authority
-        // (the `@` may be missing).
-        Cow::Borrowed(_) if raw.contains("://") => hide_authority(raw),
-        shown => shown,
-    };
-    // The reason may quote the target too (a parameter's name).
-    let message = format!("archive target `{shown}`: {reason}");
-    Error::config(scrub(&message).into_owned())
-}
-
-/// `text` with every `:secret@` masked, wherever it stands (a mangled
-/// URL may put `user:password@` in its path or query).
-fn scrub(text: &str) -> Cow<'_, str> {
+/// `text` with every `:secret@` masked, wherever it stands: the password
+/// of a URL, and of a mangled one that puts `user:password@` in its path
+/// or query. A `:` followed by `/`, `?`, `#`, `&` or `=` before the `@`
+/// starts no secret (`sqlite:///a@b.db` is a path).
+pub(crate) fn mask_raw(text: &str) -> Cow<'_, str> {
     let mut out = String::new();
     let mut done = 0;
     for (at, _) in text.match_indices('@') {
@@ -86,22 +82,6 @@ pub(crate) fn masked(url: &Url) -> String {
         let _ = shown.set_password(Some(MASK));
     }
     shown.to_string()
-}
-
-/// `raw` with anything between `user:` and `@` masked, for messages
-/// about targets that may not even parse (a mangled `://` included): the
-/// user information ends at the last `@` before any query or fragment, and
-/// starts after the last `/` before it.
-pub(crate) fn mask_raw(raw: &str) -> Cow<'_, str> {
-    let end = raw.find(['?', '#']).unwrap_or(raw.len());
-    let Some(at) = raw[..end].rfind('@') else {
-        return Cow::Borrowed(raw);
-    };
-    let start = raw[..at].rfind('/').map_or(0, |i| i + 1);
-    match raw[start..at].find(':') {
-        Some(colon) => Cow::Owned(format!("{}{MASK}{}", &raw[..start + colon + 1], &raw[at..])),
-        None => Cow::Borrowed(raw),
-    }
 }
 
 /// The query parameters of `url`, percent-decoded (`+` stays `+`), each
@@ -229,8 +209,8 @@ mod tests {
         }
         let err = parse_url("postgres://user:hunter2127.0.0.1:5432/db").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert_eq!(scrub("a:b@c and d:e@f"), "a:***@c and d:***@f");
-        assert_eq!(scrub("path/to/file@2.db"), "path/to/file@2.db");
+        assert_eq!(mask_raw("a:b@c and d:e@f"), "a:***@c and d:***@f");
+        assert_eq!(mask_raw("path/to/file@2.db"), "path/to/file@2.db");
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::fs as stdfs;
 use std::io;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,12 +14,11 @@ use super::entry::{self, NewEntry, ReadEntry};
 use super::{open_error, open_read_only};
 use crate::archive::dir::{is_digest, key_digest};
 use crate::archive::envelope::{from_msgpack, to_msgpack};
-use crate::archive::fs::{self, io_err, LockGuard};
+use crate::archive::fs::{self, io_err, DirPlace, LockGuard};
 use crate::archive::{Archive, Items, WithArgs};
 use crate::Result;
 
 const EXTENSION: &str = ".h5";
-const LOCK_FILE: &str = ".lock";
 
 /// An archive keeping one HDF5 file per entry in a directory (feature
 /// `hdf5`): [`DirArchive`](crate::archive::DirArchive)'s layout, with
@@ -64,10 +62,7 @@ const LOCK_FILE: &str = ".lock";
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct HdfDirArchive<K, V> {
-    root: Arc<Path>,
-    dir: Arc<Path>,
-    namespace: Arc<str>,
-    lock_path: Arc<Path>,
+    place: DirPlace,
     durable: bool,
     types: PhantomData<fn() -> (K, V)>,
 }
@@ -75,10 +70,7 @@ pub struct HdfDirArchive<K, V> {
 impl<K, V> Clone for HdfDirArchive<K, V> {
     fn clone(&self) -> Self {
         HdfDirArchive {
-            root: Arc::clone(&self.root),
-            dir: Arc::clone(&self.dir),
-            namespace: Arc::clone(&self.namespace),
-            lock_path: Arc::clone(&self.lock_path),
+            place: self.place.clone(),
             durable: self.durable,
             types: PhantomData,
         }
@@ -88,7 +80,7 @@ impl<K, V> Clone for HdfDirArchive<K, V> {
 impl<K, V> fmt::Debug for HdfDirArchive<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HdfDirArchive")
-            .field("dir", &self.dir)
+            .field("dir", &self.place.dir)
             .finish()
     }
 }
@@ -97,23 +89,9 @@ impl<K, V> HdfDirArchive<K, V> {
     /// Opens the archive in directory `dir`, creating it (and its parents)
     /// if missing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir: Arc<Path> = Arc::from(dir.as_ref());
-        Self::open_in(Arc::clone(&dir), Arc::from(""), dir, true)
-    }
-
-    fn open_in(
-        root: Arc<Path>,
-        namespace: Arc<str>,
-        dir: Arc<Path>,
-        durable: bool,
-    ) -> Result<Self> {
-        stdfs::create_dir_all(&dir).map_err(io_err(&dir))?;
         Ok(HdfDirArchive {
-            lock_path: Arc::from(dir.join(LOCK_FILE)),
-            root,
-            dir,
-            namespace,
-            durable,
+            place: DirPlace::open(dir.as_ref())?,
+            durable: true,
             types: PhantomData,
         })
     }
@@ -127,12 +105,12 @@ impl<K, V> HdfDirArchive<K, V> {
 
     /// The directory of this handle's namespace.
     pub fn path(&self) -> &Path {
-        &self.dir
+        &self.place.dir
     }
 
     /// The namespace (`""`: the directory given to `open`).
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        &self.place.namespace
     }
 
     /// The file that holds (or would hold) the entry of `key`; its dataset
@@ -154,7 +132,7 @@ impl<K, V> HdfDirArchive<K, V> {
     }
 
     fn entry_path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}{EXTENSION}"))
+        self.place.dir.join(format!("{name}{EXTENSION}"))
     }
 
     /// Writes `entry` to its own file, all or nothing (lock held by the
@@ -197,10 +175,10 @@ where
 
     /// The digests of the entry files, streamed from the directory.
     fn names(&self) -> Result<impl Iterator<Item = Result<String>> + '_> {
-        let entries = stdfs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
+        let entries = stdfs::read_dir(&self.place.dir).map_err(io_err(&self.place.dir))?;
         Ok(entries.filter_map(move |entry| match entry {
             Ok(entry) => entry_digest(entry.file_name().as_os_str()).map(Ok),
-            Err(e) => Some(Err(io_err(&self.dir)(e))),
+            Err(e) => Some(Err(io_err(&self.place.dir)(e))),
         }))
     }
 
@@ -208,7 +186,7 @@ where
         if entries.is_empty() {
             return Ok(());
         }
-        let _lock = LockGuard::shared(&self.lock_path)?;
+        let _lock = LockGuard::shared(&self.place.lock_path)?;
         let mut staged = Vec::with_capacity(entries.len());
         for entry in &entries {
             staged.push((self.write_entry(entry)?, self.entry_path(&entry.name())));
@@ -217,7 +195,7 @@ where
             tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
         }
         if self.durable {
-            fs::sync_dir(&self.dir)?;
+            fs::sync_dir(&self.place.dir)?;
         }
         Ok(())
     }
@@ -251,7 +229,7 @@ where
         let key = to_msgpack(key, "an archive key")?;
         let name = key_digest(&key);
         let path = self.entry_path(&name);
-        let _lock = LockGuard::exclusive(&self.lock_path)?;
+        let _lock = LockGuard::exclusive(&self.place.lock_path)?;
         let found = self.read_file(&name, Some(&key));
         match stdfs::remove_file(&path) {
             Ok(()) => {}
@@ -259,7 +237,7 @@ where
             Err(e) => return Err(io_err(&path)(e)),
         }
         if self.durable {
-            fs::sync_dir(&self.dir)?;
+            fs::sync_dir(&self.place.dir)?;
         }
         Ok(found?.map(|e| e.value))
     }
@@ -316,8 +294,12 @@ where
     /// Deletes every entry file (and temporary files of crashed writers)
     /// under the exclusive lock; namespaces (subdirectories) stay.
     fn clear(&self) -> Result<()> {
-        let _lock = LockGuard::exclusive(&self.lock_path)?;
-        fs::remove_entries(&self.dir, |name| entry_digest(name).is_some(), self.durable)
+        let _lock = LockGuard::exclusive(&self.place.lock_path)?;
+        fs::remove_entries(
+            &self.place.dir,
+            |name| entry_digest(name).is_some(),
+            self.durable,
+        )
     }
 
     /// Stages every entry in its own temporary file, then renames them all
@@ -351,21 +333,14 @@ where
     /// [`open`](HdfDirArchive::open), created if missing; `""` is that
     /// directory. Names with `/`, `..` or NUL are refused.
     fn namespaced(&self, namespace: &str) -> Result<Self> {
-        fs::check_namespace(namespace)?;
-        let dir = if namespace.is_empty() {
-            Arc::clone(&self.root)
-        } else {
-            Arc::from(self.root.join(namespace))
-        };
-        Self::open_in(
-            Arc::clone(&self.root),
-            Arc::from(namespace),
-            dir,
-            self.durable,
-        )
+        Ok(HdfDirArchive {
+            place: self.place.namespaced(namespace)?,
+            durable: self.durable,
+            types: PhantomData,
+        })
     }
 
     fn location(&self) -> String {
-        self.dir.display().to_string()
+        self.place.dir.display().to_string()
     }
 }
