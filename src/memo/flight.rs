@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
 use super::probe::Probe;
+use super::sync::{Condvar, Mutex, MutexGuard};
 
 /// The state of a key being computed.
 pub(crate) enum FlightState<V> {
@@ -29,10 +28,18 @@ pub(crate) struct Flight<K, V> {
 /// The wait of one flight's followers: a count of the flight's endings (a
 /// value handed over, or the leader gone), and a condition variable that
 /// only this flight's followers wait on.
-#[derive(Default)]
 pub(crate) struct FlightWait {
     endings: Mutex<u64>,
     ended: Condvar,
+}
+
+impl Default for FlightWait {
+    fn default() -> Self {
+        FlightWait {
+            endings: Mutex::new(0),
+            ended: Condvar::new(),
+        }
+    }
 }
 
 impl FlightWait {
@@ -43,10 +50,15 @@ impl FlightWait {
     }
 
     /// Waits until the flight has ended more than `seen` times.
-    pub fn wait_past(&self, endings: &mut MutexGuard<'_, u64>, seen: u64) {
-        while **endings == seen {
-            self.ended.wait(endings);
+    pub fn wait_past<'a>(
+        &self,
+        mut endings: MutexGuard<'a, u64>,
+        seen: u64,
+    ) -> MutexGuard<'a, u64> {
+        while *endings == seen {
+            endings = self.ended.wait(endings);
         }
+        endings
     }
 
     /// Tells the followers the flight ended (called without the memory lock).

@@ -6,6 +6,8 @@ mod func;
 pub(crate) mod hasher;
 mod lease;
 mod probe;
+#[cfg_attr(klepto_parking_stripes, allow(unsafe_code))]
+mod spin;
 mod stats;
 mod store;
 #[allow(unsafe_code)]

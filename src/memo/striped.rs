@@ -22,10 +22,9 @@
 
 use std::cell::Cell;
 
-use super::sync::{spin_loop, yield_now, AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell};
+use super::spin::SpinLock;
+use super::sync::{AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell};
 
-/// Spins before a waiter starts yielding its time slice.
-const SPINS: u32 = 64;
 /// Contended acquisitions after which every stripe is put in use (under
 /// loom: the first, so that a model reaches the growth).
 #[cfg(not(loom))]
@@ -70,71 +69,6 @@ fn thread_number() -> usize {
         }
         n.get()
     })
-}
-
-/// A spin lock: one compare-and-swap to take, one store to release.
-struct SpinLock {
-    locked: AtomicBool,
-}
-
-impl SpinLock {
-    fn new() -> Self {
-        SpinLock {
-            locked: AtomicBool::new(false),
-        }
-    }
-
-    /// One attempt to take the lock.
-    #[inline]
-    fn acquire(&self) -> bool {
-        self.locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    /// Takes the lock; `true` when it had to wait.
-    #[inline]
-    fn lock(&self) -> bool {
-        if self.acquire() {
-            return false;
-        }
-        self.lock_slow();
-        true
-    }
-
-    #[cold]
-    fn lock_slow(&self) {
-        let mut spins = 0;
-        loop {
-            while self.locked.load(Ordering::Relaxed) {
-                if spins < SPINS {
-                    spins += 1;
-                    spin_loop();
-                } else {
-                    yield_now();
-                }
-            }
-            if self
-                .locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-        }
-    }
-
-    /// Takes the lock if it is free (looking first: a failed attempt
-    /// would take the cache line from its holder).
-    #[inline]
-    fn try_lock(&self) -> bool {
-        !self.locked.load(Ordering::Relaxed) && self.acquire()
-    }
-
-    #[inline]
-    fn unlock(&self) {
-        self.locked.store(false, Ordering::Release);
-    }
 }
 
 /// One stripe: a spin lock and the data it guards, on its own cache lines.

@@ -21,12 +21,22 @@ type Pair = (u64, u64);
 
 /// Runs `f` under loom, with room for the branches of spinning waiters
 /// (each spin is a point where loom may switch threads).
-fn model(f: impl Fn() + Sync + Send + 'static) {
+pub(super) fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(None, f);
+}
+
+/// [`model`] with at most `preemptions` preemptions per interleaving
+/// (`None`: `LOOM_MAX_PREEMPTIONS`), for models of three threads, whose
+/// spinning waiters multiply the interleavings.
+pub(super) fn model_bounded(preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = std::sync::Arc::clone(&runs);
     let mut builder = loom::model::Builder::new();
     builder.max_branches = 100_000;
+    if preemptions.is_some() {
+        builder.preemption_bound = preemptions;
+    }
     builder.check(move || {
         counted.fetch_add(1, Relaxed);
         f();

@@ -175,8 +175,7 @@ impl<K: Eq + Hash + Clone, V: Clone, P: Policy> Store<K, V, P> {
         let mut seen = *endings;
         drop(guard);
         loop {
-            wait.wait_past(&mut endings, seen);
-            drop(endings);
+            drop(wait.wait_past(endings, seen));
             let mut guard = self.memory.write();
             let memory = guard.data();
             let Some(index) = memory.flights.find(hash, key) else {

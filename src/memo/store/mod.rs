@@ -43,6 +43,8 @@
 //! Lock order: the memory lock, then a flight's wait; nobody holding a
 //! flight's wait takes the memory lock.
 
+#[cfg(all(test, loom))]
+mod flight_loom;
 mod leader;
 mod logs;
 mod memory;
