@@ -19,8 +19,8 @@ pub(crate) fn parse_url(target: &str) -> Result<Url> {
 /// A [`Error::Config`] about the target `raw`, its password masked
 /// wherever it stands, in the reason too (which may quote the target). A
 /// URL-like target in which no `user:password@` is found may have lost
-/// its `@` (a password would then read as a host or a port): its whole
-/// authority is hidden.
+/// its `@` (a password would then read as a host or a port): all of it
+/// after `://` is hidden if it holds a `:`.
 pub(crate) fn bad(raw: &str, reason: impl std::fmt::Display) -> Error {
     let shown = match mask_raw(raw) {
         Cow::Borrowed(_) if raw.contains("://") => hide_authority(raw),
@@ -30,22 +30,23 @@ pub(crate) fn bad(raw: &str, reason: impl std::fmt::Display) -> Error {
     Error::config(mask_raw(&message).into_owned())
 }
 
-/// `raw` with everything between `://` and the path, query or fragment
-/// masked.
+/// `raw` with everything after `://` masked if a `:` stands there (with
+/// its `@` lost, or mangled into the path or query, a `user:password` may
+/// be anywhere after it): a URL without credentials keeps its host and
+/// path only when it has no port either.
 fn hide_authority(raw: &str) -> Cow<'_, str> {
-    let Some(start) = raw.find("://").map(|i| i + 3) else {
-        return Cow::Borrowed(raw);
-    };
-    let end = raw[start..]
-        .find(['/', '?', '#'])
-        .map_or(raw.len(), |i| start + i);
-    Cow::Owned(format!("{}{MASK}{}", &raw[..start], &raw[end..]))
+    match raw.find("://").map(|i| i + 3) {
+        Some(start) if raw[start..].contains(':') => Cow::Owned(format!("{}{MASK}", &raw[..start])),
+        _ => Cow::Borrowed(raw),
+    }
 }
 
 /// `text` with every `:secret@` masked, wherever it stands: the password
 /// of a URL, and of a mangled one that puts `user:password@` in its path
-/// or query. A `:` followed by `/`, `?`, `#`, `&` or `=` before the `@`
-/// starts no secret (`sqlite:///a@b.db` is a path).
+/// or query. The secret runs from the first `:` after the last `://` (or
+/// the previous `@`) to the `@`, whatever it holds (`pa:ss`, `pa/ss?`); a
+/// `:` followed by `/` starts none (`sqlite:///a@b.db` is a path, and
+/// `postgres:/u:pw@h` hides `pw`).
 pub(crate) fn mask_raw(text: &str) -> Cow<'_, str> {
     let mut out = String::new();
     let mut done = 0;
@@ -54,11 +55,17 @@ pub(crate) fn mask_raw(text: &str) -> Cow<'_, str> {
             continue;
         }
         let before = &text[done..at];
-        let Some(colon) = before.rfind(':') else {
+        let authority = before.rfind("://").map_or(0, |i| i + 3);
+        // The first `:` not followed by `/` (`scheme:/` is no secret).
+        let Some(colon) = before[authority..]
+            .match_indices(':')
+            .map(|(i, _)| authority + i)
+            .find(|&i| !before[i + 1..].starts_with('/'))
+        else {
             continue;
         };
         let secret = &before[colon + 1..];
-        if secret.is_empty() || secret == MASK || secret.contains(['/', '?', '#', '&', '=']) {
+        if secret.is_empty() || secret == MASK {
             continue;
         }
         out.push_str(&text[done..done + colon + 1]);
@@ -96,9 +103,15 @@ pub(crate) fn params(url: &Url, raw: &str, known: &[&str]) -> Result<Vec<(String
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (name, value) = (decode(raw, name)?, decode(raw, value)?);
         if !known.contains(&name.as_str()) {
+            // A name with a `:` may be a mangled `user:password`: unquoted.
+            let shown = if name.contains(':') {
+                format!("`{MASK}` (a name with a `:`)")
+            } else {
+                format!("`{name}`")
+            };
             return Err(bad(
                 raw,
-                format_args!("unknown parameter `{name}` (known: {})", known.join(", ")),
+                format_args!("unknown parameter {shown} (known: {})", known.join(", ")),
             ));
         }
         if seen.iter().any(|(n, _)| *n == name) {
@@ -202,10 +215,22 @@ mod tests {
                 "postgres://u?ser:hunter2%00@127.0.0.1/db",
                 "unknown parameter `ser:hunter2\0@127.0.0.1/db`",
             ),
+            // A `?` in the password, and a second `@` after a port.
+            (
+                "es://user:hunter2?@127.0.0.1:5@db?table=t&schema=s",
+                "unsupported scheme `es`",
+            ),
+            // A `:` and a `/` in the password.
+            ("postgres://user:hun:ter/2@h/db", "no"),
+            // The `@` lost and a `/` in the user name.
+            (
+                "gres://use//r:hunter2127.0.0.1:5432/db?table=t",
+                "unsupported scheme",
+            ),
         ];
         for (raw, reason) in found {
             let err = bad(raw, reason).to_string();
-            assert!(!err.contains("hunter2"), "{err}");
+            assert!(!err.contains("hunter2") && !err.contains("ter/2"), "{err}");
         }
         let err = parse_url("postgres://user:hunter2127.0.0.1:5432/db").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
