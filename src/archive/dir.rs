@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::backend::{Backed, Backend, RawEntry, RawItems};
 use super::envelope::Envelope;
+use super::faults::{self, Step};
 use super::fs::{self, io_err, DirPlace, LockGuard};
 use crate::{Error, Result};
 
@@ -184,6 +185,7 @@ impl Backend for DirStore {
         }
         drop(entries);
         for (tmp, path) in staged {
+            faults::check(Step::Rename).map_err(io_err(&path))?;
             tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
         }
         if self.durable {

@@ -4,12 +4,13 @@
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tempfile::{NamedTempFile, TempPath};
 
+use super::faults::{self, Step};
 use crate::{Error, Result};
 
 /// Prefix of every temporary file an archive writes; readers skip these.
@@ -55,7 +56,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         File::open(dir)
-            .and_then(|d| d.sync_all())
+            .and_then(|d| faults::check(Step::Sync).and_then(|()| d.sync_all()))
             .map_err(io_err(dir))?;
     }
     #[cfg(not(unix))]
@@ -78,6 +79,7 @@ pub(crate) fn stage(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> R
 /// its metadata.
 pub(crate) fn write_atomic(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<File> {
     let tmp = write_temp(path, prefix, bytes, durable)?;
+    faults::check(Step::Rename).map_err(io_err(path))?;
     let file = tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
     if durable {
         sync_dir(parent_dir(path))?;
@@ -99,7 +101,7 @@ pub(crate) fn stage_with(
     fill(&tmp)?;
     if durable {
         File::open(&tmp)
-            .and_then(|f| f.sync_all())
+            .and_then(|f| faults::check(Step::Sync).and_then(|()| f.sync_all()))
             .map_err(io_err(path))?;
     }
     Ok(tmp)
@@ -115,6 +117,7 @@ pub(crate) fn replace_with(
     fill: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
     let tmp = stage_with(path, prefix, durable, fill)?;
+    faults::check(Step::Rename).map_err(io_err(path))?;
     tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
     if durable {
         sync_dir(parent_dir(path))?;
@@ -125,9 +128,11 @@ pub(crate) fn replace_with(
 /// A new temporary file next to `path` holding `bytes`, fsynced if `durable`.
 fn write_temp(path: &Path, prefix: &str, bytes: &[u8], durable: bool) -> Result<NamedTempFile> {
     let mut tmp = new_temp(path, prefix)?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
+    faults::write_all(&mut tmp, bytes).map_err(io_err(path))?;
     if durable {
-        tmp.as_file().sync_all().map_err(io_err(path))?;
+        faults::check(Step::Sync)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(io_err(path))?;
     }
     Ok(tmp)
 }

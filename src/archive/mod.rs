@@ -10,6 +10,7 @@ mod cached;
 mod dict;
 mod dir;
 pub mod envelope;
+mod faults;
 mod file;
 mod fs;
 #[cfg(feature = "hdf5")]

@@ -5,7 +5,7 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::hash::Hash;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -18,6 +18,7 @@ use super::codec::{EntriesRef, EntryMap, JsonIn, JsonOut, Record, JSON_FORMAT, J
 use super::layout::{self, push_frame, Frame};
 use super::Entries;
 use crate::archive::envelope::{from_msgpack, to_msgpack};
+use crate::archive::faults::{self, Step};
 use crate::archive::fs::{self, io_err, LockGuard};
 use crate::{Error, Result};
 
@@ -378,9 +379,9 @@ where
                 );
                 file.set_len(log.end)?;
             }
-            let mut writer = file;
-            writer.write_all(frame)?;
+            faults::write_all(file, frame)?;
             if durable {
+                faults::check(Step::Sync)?;
                 file.sync_data()?;
             }
             file.metadata()
