@@ -1,0 +1,233 @@
+//! From a command line's TARGET (a path or a URL) and `--ns` to an open
+//! archive, and the namespaces a target holds.
+
+use std::path::Path;
+
+use klepto::archive::{Archive, DirArchive, FileArchive, SqlArchive, SqlDatabase};
+
+use crate::dynamic::AnyKey;
+use crate::store::{Any, Raw};
+use crate::Failure;
+
+/// `target` for messages: a URL's password masked.
+pub fn shown(target: &str) -> String {
+    let Some(start) = target.find("://").map(|i| i + 3) else {
+        return target.to_owned();
+    };
+    let authority_end = target[start..]
+        .find(['/', '?', '#'])
+        .map_or(target.len(), |i| start + i);
+    let authority = &target[start..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &target[..start],
+            &authority[..colon],
+            &target[start + at..]
+        ),
+        _ => target.to_owned(),
+    }
+}
+
+/// What kind of archive a target is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Sql,
+    File,
+    Dir,
+    #[cfg(feature = "redis")]
+    Redis,
+}
+
+/// The kind of `target`; `create`: a missing path may be created (a
+/// destination), as a directory archive unless its extension says more.
+pub fn kind(target: &str, create: bool) -> Result<Kind, Failure> {
+    if let Some((scheme, _)) = target.split_once("://") {
+        return match scheme {
+            "sqlite" | "postgres" | "postgresql" => Ok(Kind::Sql),
+            #[cfg(feature = "redis")]
+            "redis" | "rediss" => Ok(Kind::Redis),
+            other => Err(Failure::usage(format!(
+                "{}: unsupported URL scheme `{other}` (expected sqlite://, postgres:// or redis://)",
+                shown(target)
+            ))),
+        };
+    }
+    let path = Path::new(target);
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match extension.to_ascii_lowercase().as_str() {
+        "db" | "sqlite" | "sqlite3" => return existing(path, create).map(|()| Kind::Sql),
+        // A file archive whose memos all have names has no root file, only
+        // `<stem>.<ns>.<ext>` files beside where it would be.
+        "msgpack" | "json" if namespace_files(path).next().is_some() => return Ok(Kind::File),
+        "msgpack" | "json" => return existing(path, create).map(|()| Kind::File),
+        "h5" | "hdf5" => {
+            return Err(Failure::usage(format!(
+                "{target}: HDF5 archives are not supported by this command yet"
+            )))
+        }
+        _ => {}
+    }
+    if path.is_dir() || (create && !path.exists()) {
+        return Ok(Kind::Dir);
+    }
+    if path.exists() {
+        return Err(Failure::usage(format!(
+            "{target}: not an archive (expected a .db/.sqlite, .msgpack/.json file, a directory or a URL)"
+        )));
+    }
+    Err(Failure::io(format!("{target}: no such file or directory")))
+}
+
+/// The namespace files beside the file archive `path`: `<stem>.<ns>.<ext>`,
+/// with their namespaces.
+fn namespace_files(path: &Path) -> impl Iterator<Item = String> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let (prefix, suffix) = (format!("{stem}."), format!(".{ext}"));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.into_iter().filter_map(move |name| {
+        let ns = name.strip_prefix(&prefix)?.strip_suffix(&suffix)?;
+        (!ns.is_empty() && !ns.starts_with('.') && !ns.contains(".tmp-")).then(|| ns.to_owned())
+    })
+}
+
+/// A file target must exist unless it may be created.
+fn existing(path: &Path, create: bool) -> Result<(), Failure> {
+    if create || path.exists() {
+        Ok(())
+    } else {
+        Err(Failure::io(format!("{}: no such file", path.display())))
+    }
+}
+
+/// The archive of `target` in namespace `ns` (`None`: the default one).
+pub fn open(target: &str, ns: Option<&str>, create: bool) -> Result<Box<dyn Raw>, Failure> {
+    let kind = kind(target, create)?;
+    if let (Some(ns), false) = (ns, create) {
+        let known = namespaces(target)?;
+        if !known.iter().any(|(name, _)| name == ns) {
+            let names: Vec<_> = known.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Failure::not_found(format!(
+                "{}: no namespace `{ns}` (it has: {})",
+                shown(target),
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+    }
+    let ns = ns.unwrap_or("");
+    Ok(match kind {
+        Kind::Sql => {
+            let table: SqlArchive<AnyKey, Any> = if ns.is_empty() {
+                SqlArchive::open(target)?
+            } else {
+                SqlDatabase::open(target)?.table(ns)?
+            };
+            Box::new(table)
+        }
+        Kind::File => {
+            let file: FileArchive<AnyKey, Any> = FileArchive::open(target)?;
+            if ns.is_empty() {
+                Box::new(file)
+            } else {
+                Box::new(file.namespaced(ns)?)
+            }
+        }
+        Kind::Dir => {
+            if create {
+                std::fs::create_dir_all(target)
+                    .map_err(|e| Failure::io(format!("{target}: {e}")))?;
+            }
+            let dir: DirArchive<AnyKey, Any> = DirArchive::open(target)?;
+            if ns.is_empty() {
+                Box::new(dir)
+            } else {
+                Box::new(dir.namespaced(ns)?)
+            }
+        }
+        #[cfg(feature = "redis")]
+        Kind::Redis => {
+            let redis: klepto::archive::RedisArchive<AnyKey, Any> =
+                klepto::archive::RedisArchive::open(target)?;
+            Box::new(if ns.is_empty() {
+                redis
+            } else {
+                redis.namespaced(ns)?
+            })
+        }
+    })
+}
+
+/// The namespaces of `target` with their entry counts: SQL tables, file
+/// archives beside the file (`<stem>.<ns>.<ext>`), subdirectories of a
+/// directory archive; `""` is the default namespace.
+pub fn namespaces(target: &str) -> Result<Vec<(String, usize)>, Failure> {
+    let mut found = Vec::new();
+    match kind(target, false)? {
+        Kind::Sql => {
+            let db = SqlDatabase::open(target)?;
+            for table in db.tables()? {
+                let archive: SqlArchive<AnyKey, Any> = db.table(&table)?;
+                found.push((table, Archive::len(&archive)?));
+            }
+        }
+        Kind::File => {
+            let path = Path::new(target);
+            let root: FileArchive<AnyKey, Any> = FileArchive::open(path)?;
+            if path.exists() {
+                found.push((String::new(), Archive::len(&root)?));
+            }
+            for ns in namespace_files(path) {
+                let archive = root.namespaced(&ns)?;
+                found.push((ns, Archive::len(&archive)?));
+            }
+        }
+        Kind::Dir => {
+            let root: DirArchive<AnyKey, Any> = DirArchive::open(target)?;
+            found.push((String::new(), Archive::len(&root)?));
+            for entry in read_dir(Path::new(target))? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if entry.path().is_dir() && !name.starts_with('.') {
+                    let archive = root.namespaced(&name)?;
+                    found.push((name, Archive::len(&archive)?));
+                }
+            }
+        }
+        #[cfg(feature = "redis")]
+        Kind::Redis => {
+            let redis: klepto::archive::RedisArchive<AnyKey, Any> =
+                klepto::archive::RedisArchive::open(target)?;
+            found.push((redis.namespace().to_owned(), Archive::len(&redis)?));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, Failure> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Failure::io(format!("{}: {e}", dir.display())))?;
+    entries
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| Failure::io(format!("{}: {e}", dir.display())))
+}
