@@ -78,6 +78,21 @@ fn every_command_on_an_sqlite_archive() {
     let key = seven["key"].as_str().unwrap();
     let (code, out, _) = run(&["get", &db, "--ns", "sq", key]);
     assert_eq!((code, out.trim()), (0, "49"));
+    // The same entry by its call's arguments.
+    let (code, out, _) = run(&["get", &db, "--ns", "sq", "--args", "(7)"]);
+    assert_eq!((code, out.trim()), (0, "49"));
+    let (code, _, err) = run(&["get", &db, "--ns", "sq", "--args", "(70)"]);
+    assert_eq!(code, 1, "{err}");
+
+    let (code, out, _) = run(&["export", &db, "--ns", "sq", "--csv"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().next(), Some("key,call,args,value"));
+    assert_eq!(out.lines().count(), 51);
+    assert!(
+        out.lines()
+            .any(|l| l.contains(",\"(7,)\",") && l.ends_with(",49")),
+        "{out}"
+    );
 
     let (code, out, _) = run(&["stat", &db, "--ns", "sq", "--json"]);
     assert_eq!(code, 0);
@@ -103,6 +118,10 @@ fn every_command_on_an_sqlite_archive() {
     let (code, _, err) = run(&["import", &jsonl.display().to_string(), &copy, "--ns", "sq"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(exported(&copy), lines);
+
+    let (code, out, _) = run(&["vacuum", &db, "--ns", "sq"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("VACUUM"), "{out}");
 
     assert_eq!(run(&["clear", &db, "--ns", "sq"]).0, 0);
     assert!(exported(&db).is_empty());
@@ -176,6 +195,86 @@ fn verify_lists_damage_and_leaves_the_file_alone() {
     assert_eq!(code, 1);
     let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(last["damaged"], 1);
+
+    // vacuum reports it, and drops it only when asked.
+    let (code, out, _) = run(&["vacuum", &root, "--ns", "sq"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(victim.exists());
+    let (code, out, _) = run(&["vacuum", &root, "--ns", "sq", "--drop-damaged"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("dropped 1 damaged entries"), "{out}");
+    assert!(!victim.exists());
+    let (code, out, _) = run(&["verify", &root, "--ns", "sq"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("19 entries, 0 damaged"), "{out}");
+}
+
+#[test]
+fn vacuum_folds_a_file_archive_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = path(dir.path(), "cache.msgpack");
+    let archive: FileArchive<u64, u64> = FileArchive::open(&file).unwrap();
+    for round in 0..20 {
+        archive.insert(1, round).unwrap();
+    }
+    let before = std::fs::metadata(&file).unwrap().len();
+    let (code, out, _) = run(&["vacuum", &file, "--ns", ""]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("one snapshot"), "{out}");
+    assert!(std::fs::metadata(&file).unwrap().len() < before);
+    assert_eq!(archive.get(&1).unwrap(), Some(19));
+}
+
+#[test]
+fn ctrl_c_stops_a_convert_between_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = path(dir.path(), "big.db");
+    let archive: SqlArchive<u64, Vec<u64>> = SqlDatabase_table(&db);
+    archive
+        .extend((0..3000u64).map(|k| (k, vec![k; 20])).collect())
+        .unwrap();
+    let entries = path(dir.path(), "entries");
+    let binary = assert_cmd::cargo::cargo_bin("klepto");
+    let child = Process::new(&binary)
+        .args(["convert", &db, &entries, "--ns", "sq", "--batch", "50"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let count = |root: &str| {
+        std::fs::read_dir(Path::new(root).join("sq"))
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "kle")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while count(&entries) < 200 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    assert!(Process::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped by Ctrl-C"), "{err}");
+    let written = count(&entries);
+    assert!(
+        written > 0 && written < 3000 && written % 50 == 0,
+        "whole batches: {written}"
+    );
+    assert_eq!(run(&["convert", &db, &entries, "--ns", "sq"]).0, 0);
+    assert_eq!(count(&entries), 3000);
 }
 
 #[test]
@@ -295,7 +394,7 @@ fn bad_input_is_one_line_and_a_documented_exit_code() {
 #[test]
 fn every_command_has_help_with_an_example() {
     for command in [
-        "ls", "get", "stat", "verify", "rm", "clear", "export", "import", "convert",
+        "ls", "get", "stat", "verify", "rm", "clear", "export", "import", "convert", "vacuum",
     ] {
         let (code, out, _) = run(&[command, "--help"]);
         assert_eq!(code, 0, "{command}");

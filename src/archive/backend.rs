@@ -129,6 +129,12 @@ pub trait Backend: Send + Sync + Sized {
     /// Removes every entry of this namespace.
     fn clear(&self) -> Result<()>;
 
+    /// Gives back the space that removed and replaced entries left (SQLite
+    /// `VACUUM`); what it did, for messages. By default nothing.
+    fn compact(&self) -> Result<String> {
+        Ok("nothing to compact".into())
+    }
+
     /// Every entry, streamed (never all in memory at once). With `values`
     /// false a backend may yield empty envelopes (only the keys are used).
     fn scan(&self, values: bool) -> Result<RawItems<'_>>;

@@ -250,6 +250,34 @@ where
         Ok(f(&cache.entries))
     }
 
+    /// Rewrites the file as one snapshot, without the records appended
+    /// since the last one (the log), under the lock: a MessagePack file
+    /// grows by a record per write until it is compacted (which writes
+    /// also do once the log outgrows the snapshot).
+    ///
+    /// ```
+    /// use klepto::archive::{Archive, FileArchive};
+    /// let dir = tempfile::tempdir()?;
+    /// let a: FileArchive<u32, u32> = FileArchive::open(dir.path().join("a.msgpack"))?;
+    /// a.insert(1, 1)?;
+    /// a.insert(1, 2)?;
+    /// a.compact()?;
+    /// assert_eq!(a.get(&1)?, Some(2));
+    /// # Ok::<(), klepto::Error>(())
+    /// ```
+    pub fn compact(&self) -> Result<()> {
+        let shared = &*self.shared;
+        let _lock = LockGuard::exclusive(&shared.lock_path)?;
+        let mut cache = shared.cache.write();
+        shared.refresh(&mut cache)?;
+        let result = shared.rewrite(&mut cache, self.durable);
+        if result.is_err() {
+            // The file may or may not be the new one: read it again.
+            *cache = Cache::empty(Seen::Unknown);
+        }
+        result
+    }
+
     /// Applies `change` under the lock file, after catching up with the
     /// file; returns the removed value of a `Remove`.
     fn write(&self, change: Change<K, V>) -> Result<Option<V>> {

@@ -417,7 +417,7 @@ where
     /// Writes the whole dictionary to the file atomically (a new snapshot
     /// with no log, or the JSON document) and removes temporary files that
     /// crashed writers left.
-    fn rewrite(&self, cache: &mut Cache<K, V>, durable: bool) -> Result<()> {
+    pub(super) fn rewrite(&self, cache: &mut Cache<K, V>, durable: bool) -> Result<()> {
         let entries = &*cache.entries;
         let (bytes, log) = match self.format {
             Format::MsgPack => {

@@ -165,6 +165,21 @@ impl Backend for SqlTable {
         self.ready()?.run(self.at(), &self.table.sql.clear)
     }
 
+    /// SQLite: `VACUUM` (the whole database file); PostgreSQL: `VACUUM`
+    /// of the table.
+    fn compact(&self) -> Result<String> {
+        let driver = self.ready()?;
+        let sql = match driver.dialect() {
+            Dialect::Sqlite => "VACUUM".to_owned(),
+            _ => format!(
+                "VACUUM {}",
+                Dialect::qualified(driver.schema(), &self.table.name)
+            ),
+        };
+        driver.run(self.at(), &sql)?;
+        Ok(sql)
+    }
+
     /// Keyset paging in key order: each page is one short query
     /// (`key > last ORDER BY key LIMIT 512`) on a pooled connection given
     /// back at once, so the scan holds no cursor, lock or connection

@@ -9,6 +9,7 @@ use klepto::key::describe_args;
 use serde_json::json;
 
 use crate::dynamic::{from_json, hex, to_json, unhex};
+use crate::progress::{interrupted, Progress};
 use crate::store::{Any, Raw};
 use crate::target::{namespaces, open};
 use crate::{Command, Failure};
@@ -102,7 +103,12 @@ pub fn run(command: Command) -> Result<u8, Failure> {
             limit,
             json,
         } => list(&target, &ns, limit, json),
-        Command::Get { target, key, ns } => get(&target, ns.as_deref(), &key),
+        Command::Get {
+            target,
+            key,
+            args,
+            ns,
+        } => get(&target, ns.as_deref(), key.as_deref(), args.as_deref()),
         Command::Stat { target, ns, json } => stat(&target, ns.as_deref(), json),
         Command::Verify { target, ns, json } => verify(&target, ns.as_deref(), json),
         Command::Rm { target, keys, ns } => remove(&target, ns.as_deref(), &keys),
@@ -110,7 +116,7 @@ pub fn run(command: Command) -> Result<u8, Failure> {
             open(&target, ns.as_deref(), false)?.clear()?;
             Ok(0)
         }
-        Command::Export { target, ns } => export(&target, ns.as_deref()),
+        Command::Export { target, ns, csv } => export(&target, ns.as_deref(), csv),
         Command::Import { file, target, ns } => import(&file, &target, ns.as_deref()),
         Command::Convert {
             src,
@@ -118,7 +124,34 @@ pub fn run(command: Command) -> Result<u8, Failure> {
             ns,
             batch,
         } => convert(&src, &dst, ns.as_deref(), batch.max(1)),
+        Command::Vacuum {
+            target,
+            ns,
+            drop_damaged,
+        } => vacuum(&target, ns.as_deref(), drop_damaged),
     }
+}
+
+/// The exit code, and message, of a command stopped by Ctrl-C.
+fn stopped(what: &str, done: u64) -> u8 {
+    eprintln!(
+        "klepto: {what} stopped by Ctrl-C after {done} entries; what was written is whole \
+         (run it again to finish)"
+    );
+    130
+}
+
+/// Call texts compared the way `ls` shows them: without spaces, and a
+/// single argument without its tuple's comma.
+fn same_call(stored: &str, asked: &str) -> bool {
+    let norm = |text: &str| {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        match compact.strip_suffix(",)") {
+            Some(one) => format!("{one})"),
+            None => compact,
+        }
+    };
+    norm(stored) == norm(asked)
 }
 
 fn list_namespaces(target: &str, json: bool) -> Result<u8, Failure> {
@@ -169,17 +202,39 @@ fn list(target: &str, ns: &str, limit: Option<usize>, json: bool) -> Result<u8, 
     Ok(u8::from(damaged > 0))
 }
 
-fn get(target: &str, ns: Option<&str>, key: &str) -> Result<u8, Failure> {
+fn get(
+    target: &str,
+    ns: Option<&str>,
+    key: Option<&str>,
+    args: Option<&str>,
+) -> Result<u8, Failure> {
     let archive = open(target, ns, false)?;
-    let key = unhex(key).map_err(Failure::usage)?;
-    let Some(stored) = archive.get(&key)? else {
-        return Err(Failure::not_found(format!(
-            "{}: no entry under key {}",
-            archive.location(),
-            hex(&key)
-        )));
+    let at = archive.location();
+    let (key, stored) = match (key, args) {
+        (Some(key), _) => {
+            let key = unhex(key).map_err(Failure::usage)?;
+            let Some(stored) = archive.get(&key)? else {
+                return Err(Failure::not_found(format!(
+                    "{at}: no entry under key {}",
+                    hex(&key)
+                )));
+            };
+            (key, stored)
+        }
+        (None, Some(args)) => {
+            // Found by the arguments stored with each entry.
+            let found = archive.scan()?.find_map(|item| {
+                let (key, stored) = item.ok()?;
+                let envelope = check_envelope(&key, &stored, &at).ok()?;
+                let call = describe_args(envelope.args?).ok()?;
+                same_call(&call, args).then(|| (key.clone(), stored.clone()))
+            });
+            found
+                .ok_or_else(|| Failure::not_found(format!("{at}: no entry for the call {args}")))?
+        }
+        (None, None) => return Err(Failure::usage("give a KEY or --args".into())),
     };
-    let checked = check(&key, &stored, &archive.location())
+    let checked = check(&key, &stored, &at)
         .map_err(|reason| Failure::not_found(format!("damaged {}: {reason}", hex(&key))))?;
     let mut out = Out::new();
     out.line(to_json(&checked.value))?;
@@ -236,10 +291,17 @@ fn verify(target: &str, ns: Option<&str>, json: bool) -> Result<u8, Failure> {
     let archive = open(target, ns, false)?;
     let at = archive.location();
     let started = Instant::now();
+    let mut progress = Progress::new("verify", archive.len().ok().map(|n| n as u64));
     let mut out = Out::new();
     let (mut entries, mut damaged) = (0u64, 0u64);
     for item in archive.scan()? {
+        if entries.is_multiple_of(1000) && interrupted() {
+            progress.finish();
+            out.finish()?;
+            return Ok(stopped("verify", entries));
+        }
         entries += 1;
+        progress.add(1);
         let problem = match item {
             Ok((key, stored)) => check(&key, &stored, &at).err().map(|r| (hex(&key), r)),
             Err(e) => Some((String::new(), e.to_string())),
@@ -254,6 +316,7 @@ fn verify(target: &str, ns: Option<&str>, json: bool) -> Result<u8, Failure> {
             out.line(line)?;
         }
     }
+    progress.finish();
     let summary = format!(
         "{at}: {entries} entries, {damaged} damaged ({:.2} s)",
         started.elapsed().as_secs_f64()
@@ -280,33 +343,65 @@ fn remove(target: &str, ns: Option<&str>, keys: &[String]) -> Result<u8, Failure
     Ok(u8::from(missing > 0))
 }
 
-fn export(target: &str, ns: Option<&str>) -> Result<u8, Failure> {
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn export(target: &str, ns: Option<&str>, csv: bool) -> Result<u8, Failure> {
     let archive = open(target, ns, false)?;
     let at = archive.location();
+    let mut progress = Progress::new("export", archive.len().ok().map(|n| n as u64));
     let mut out = Out::new();
+    if csv {
+        out.line("key,call,args,value")?;
+    }
     let mut damaged = 0;
     for item in archive.scan()? {
+        if progress.done().is_multiple_of(1000) && interrupted() {
+            let done = progress.done();
+            progress.finish();
+            out.finish()?;
+            return Ok(stopped("export", done));
+        }
+        progress.add(1);
         let checked = item
             .map_err(|e| e.to_string())
             .and_then(|(key, stored)| check(&key, &stored, &at).map(|c| (key, c)));
-        match checked {
-            Ok((key, c)) => {
-                let line = json!({
-                    "key": hex(&key),
-                    "call": c.call,
-                    "args": c.args.as_deref().map(hex),
-                    "value": to_json(&c.value),
-                });
-                if !out.line(line)? {
-                    break;
-                }
-            }
+        let (key, c) = match checked {
+            Ok(entry) => entry,
             Err(reason) => {
                 eprintln!("klepto: damaged entry not exported: {reason}");
                 damaged += 1;
+                continue;
             }
+        };
+        let args = c.args.as_deref().map(hex);
+        let line = if csv {
+            let fields = [
+                hex(&key),
+                c.call.clone().unwrap_or_default(),
+                args.unwrap_or_default(),
+                to_json(&c.value).to_string(),
+            ];
+            fields
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            json!({ "key": hex(&key), "call": c.call, "args": args, "value": to_json(&c.value) })
+                .to_string()
+        };
+        if !out.line(line)? {
+            break;
         }
     }
+    progress.finish();
     out.finish()?;
     Ok(u8::from(damaged > 0))
 }
@@ -340,6 +435,7 @@ fn import(file: &str, target: &str, ns: Option<&str>) -> Result<u8, Failure> {
     let archive = open(target, ns, true)?;
     let mut batch = Vec::new();
     let mut imported = 0u64;
+    let mut progress = Progress::new("import", None);
     for (n, line) in input.lines().enumerate() {
         let line = line.map_err(|e| Failure::io(format!("{file}: {e}")))?;
         if line.trim().is_empty() {
@@ -349,10 +445,16 @@ fn import(file: &str, target: &str, ns: Option<&str>) -> Result<u8, Failure> {
             .map_err(|reason| Failure::usage(format!("{file}:{}: {reason}", n + 1)))?;
         batch.push(entry);
         if batch.len() == 1000 {
+            if interrupted() {
+                progress.finish();
+                return Ok(stopped("import", imported));
+            }
             imported += batch.len() as u64;
+            progress.add(batch.len() as u64);
             archive.put_batch(std::mem::take(&mut batch))?;
         }
     }
+    progress.finish();
     imported += batch.len() as u64;
     if !batch.is_empty() {
         archive.put_batch(batch)?;
@@ -368,10 +470,9 @@ fn convert(src: &str, dst: &str, ns: Option<&str>, batch_size: usize) -> Result<
     let from = open(src, ns, false)?;
     let to: Box<dyn Raw> = open(dst, ns, true)?;
     let at = from.location();
-    let started = Instant::now();
     let (mut copied, mut damaged) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(batch_size);
-    let mut last_report = Instant::now();
+    let mut progress = Progress::new("convert", from.len().ok().map(|n| n as u64));
     for item in from.scan()? {
         // Damage is reported and left behind, never copied.
         let checked = item.map_err(|e| e.to_string()).and_then(|(key, stored)| {
@@ -386,26 +487,92 @@ fn convert(src: &str, dst: &str, ns: Option<&str>, batch_size: usize) -> Result<
             }
         }
         if batch.len() == batch_size {
-            copied += batch.len() as u64;
-            to.put_batch(std::mem::replace(
-                &mut batch,
-                Vec::with_capacity(batch_size),
-            ))?;
-            if last_report.elapsed().as_secs() >= 1 {
-                eprintln!("klepto: {copied} entries copied");
-                last_report = Instant::now();
+            // Between two batches: every batch written is whole.
+            if interrupted() {
+                progress.finish();
+                return Ok(stopped("convert", copied));
             }
+            copied += batch.len() as u64;
+            progress.add(batch.len() as u64);
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            to.put_batch(full)?;
         }
     }
     copied += batch.len() as u64;
     if !batch.is_empty() {
         to.put_batch(batch)?;
     }
+    let seconds = progress.seconds();
+    progress.finish();
     eprintln!(
-        "klepto: {copied} entries copied from {} to {} in {:.2} s",
+        "klepto: {copied} entries copied from {} to {} in {seconds:.2} s",
         from.location(),
         to.location(),
-        started.elapsed().as_secs_f64()
     );
     Ok(u8::from(damaged > 0))
+}
+
+fn vacuum(target: &str, ns: Option<&str>, drop_damaged: bool) -> Result<u8, Failure> {
+    let archive = open(target, ns, false)?;
+    let at = archive.location();
+    let mut damaged = Vec::new();
+    let mut files = Vec::new();
+    let mut unreadable = 0;
+    let mut progress = Progress::new("vacuum", archive.len().ok().map(|n| n as u64));
+    let mut out = Out::new();
+    for item in archive.scan()? {
+        progress.add(1);
+        match item {
+            Ok((key, stored)) => {
+                if let Err(reason) = check(&key, &stored, &at) {
+                    out.line(format_args!("damaged {}: {reason}", hex(&key)))?;
+                    damaged.push(key);
+                }
+            }
+            Err(e) => {
+                out.line(format_args!("damaged: {e}"))?;
+                match entry_file(target, &e) {
+                    Some(file) => files.push(file),
+                    None => unreadable += 1,
+                }
+            }
+        }
+    }
+    progress.finish();
+    if drop_damaged {
+        for key in &damaged {
+            archive.delete(key)?;
+        }
+        // Entry files whose key cannot be read, so not removable by key.
+        for file in &files {
+            std::fs::remove_file(file)
+                .map_err(|e| Failure::io(format!("{}: {e}", file.display())))?;
+        }
+        let dropped = damaged.len() + files.len();
+        if dropped > 0 {
+            out.line(format_args!("dropped {dropped} damaged entries"))?;
+        }
+    }
+    let done = archive.compact()?;
+    out.line(format_args!("{at}: {done}"))?;
+    out.finish()?;
+    let left = if drop_damaged {
+        0
+    } else {
+        damaged.len() + files.len()
+    };
+    Ok(u8::from(left + unreadable > 0))
+}
+
+/// The entry file of a directory archive under `target` that `error` says
+/// is damaged (a `.kle` file: FORMAT.md), if it is one.
+fn entry_file(target: &str, error: &klepto::Error) -> Option<std::path::PathBuf> {
+    let klepto::Error::Corrupt { location, .. } = error else {
+        return None;
+    };
+    let file = std::path::PathBuf::from(location);
+    let root = std::fs::canonicalize(target).ok()?;
+    let inside = std::fs::canonicalize(&file).ok()?.starts_with(&root);
+    let entry = file.extension().is_some_and(|e| e == "kle") && file.is_file();
+    (inside && entry).then_some(file)
 }

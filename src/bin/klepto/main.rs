@@ -3,10 +3,11 @@
 //!
 //! Exit codes: 0 done; 1 damage found, or a key or namespace not found;
 //! 2 bad usage (arguments, an unsupported target); 3 an I/O or server
-//! error.
+//! error; 130 stopped by Ctrl-C.
 
 mod commands;
 mod dynamic;
+mod progress;
 mod store;
 mod target;
 
@@ -23,7 +24,8 @@ use clap::{Parser, Subcommand};
 /// the file, a subdirectory, a Redis namespace.
 ///
 /// Exit codes: 0 done; 1 damage found, or a key or namespace not found;
-/// 2 bad usage; 3 an I/O or server error.
+/// 2 bad usage; 3 an I/O or server error; 130 stopped by Ctrl-C (between
+/// two batches: what was written is whole).
 #[derive(Parser, Debug)]
 #[command(name = "klepto", version, propagate_version = true)]
 struct Cli {
@@ -52,10 +54,17 @@ enum Command {
     /// Print one entry's value as JSON.
     ///
     /// Example: `klepto get cache.db --ns fib 92a3666962`
+    ///
+    /// Example: `klepto get cache.db --ns fib --args '(10)'`
     Get {
         target: String,
         /// The key, in hexadecimal, as `klepto ls` shows it.
-        key: String,
+        #[arg(required_unless_present = "args")]
+        key: Option<String>,
+        /// The call's arguments as `klepto ls` shows them, instead of the
+        /// key: `(10)`, `(1, 2.5)`, `("a", [1, 2])`.
+        #[arg(long, conflicts_with = "key")]
+        args: Option<String>,
         #[arg(long)]
         ns: Option<String>,
     },
@@ -99,13 +108,17 @@ enum Command {
         #[arg(long)]
         ns: Option<String>,
     },
-    /// Write every entry as JSON lines: key (hex), call, args (hex), value.
+    /// Write every entry as JSON lines (or CSV): key (hex), call, args
+    /// (hex), value as JSON.
     ///
     /// Example: `klepto export cache.db --ns fib > fib.jsonl`
     Export {
         target: String,
         #[arg(long)]
         ns: Option<String>,
+        /// CSV with a header line instead of JSON lines.
+        #[arg(long)]
+        csv: bool,
     },
     /// Read JSON lines written by `export` into an archive (created if
     /// missing), in batches of one transaction each.
@@ -132,6 +145,18 @@ enum Command {
         /// Entries per batch.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+    },
+    /// Give back space: SQLite `VACUUM`, a file archive's log folded into
+    /// one snapshot; with --drop-damaged, remove damaged entries first.
+    ///
+    /// Example: `klepto vacuum cache.db --ns fib --drop-damaged`
+    Vacuum {
+        target: String,
+        #[arg(long)]
+        ns: Option<String>,
+        /// Remove the entries that fail their checks (listed).
+        #[arg(long)]
+        drop_damaged: bool,
     },
 }
 
@@ -170,6 +195,7 @@ impl From<klepto::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    progress::catch_interrupt();
     match commands::run(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {

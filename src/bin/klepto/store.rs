@@ -22,6 +22,11 @@ pub trait Raw {
     fn put_batch(&self, entries: Vec<RawEntry>) -> Result<()>;
     /// Removes `key`; whether it was there.
     fn delete(&self, key: &[u8]) -> Result<bool>;
+    /// The number of entries.
+    fn len(&self) -> Result<usize>;
+    /// Gives back space (SQLite `VACUUM`, a file archive rewritten as one
+    /// snapshot); what it did.
+    fn compact(&self) -> Result<String>;
     fn clear(&self) -> Result<()>;
     /// Where it lives, for messages (passwords masked).
     fn location(&self) -> String;
@@ -39,6 +44,12 @@ impl<B: Backend> Raw for Backed<B, AnyKey, Any> {
     }
     fn delete(&self, key: &[u8]) -> Result<bool> {
         Ok(self.backend().delete(key)?.is_some())
+    }
+    fn len(&self) -> Result<usize> {
+        self.backend().len()
+    }
+    fn compact(&self) -> Result<String> {
+        self.backend().compact()
     }
     fn clear(&self) -> Result<()> {
         self.backend().clear()
@@ -106,6 +117,13 @@ impl Raw for FileArchive<AnyKey, Any> {
     fn delete(&self, key: &[u8]) -> Result<bool> {
         let key = AnyKey::from_bytes(key).map_err(|reason| Error::Config { reason })?;
         Ok(self.remove(&key)?.is_some())
+    }
+    fn len(&self) -> Result<usize> {
+        Archive::len(self)
+    }
+    fn compact(&self) -> Result<String> {
+        FileArchive::compact(self)?;
+        Ok("rewrote the file as one snapshot".into())
     }
     fn clear(&self) -> Result<()> {
         Archive::clear(self)
