@@ -225,96 +225,76 @@ fn vacuum_folds_a_file_archive_log() {
     assert_eq!(archive.get(&1).unwrap(), Some(19));
 }
 
-#[test]
-fn ctrl_c_stops_a_convert_between_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = path(dir.path(), "big.db");
+/// An SQLite database `big.db` in `dir` with 3,000 entries in table `sq`.
+fn big_database(dir: &Path) -> String {
+    let db = path(dir, "big.db");
     let archive: SqlArchive<u64, Vec<u64>> = SqlDatabase_table(&db);
     archive
         .extend((0..3000u64).map(|k| (k, vec![k; 20])).collect())
         .unwrap();
-    let entries = path(dir.path(), "entries");
+    db
+}
+
+/// The entry files in namespace `sq` of the directory archive `root`.
+fn entry_files(root: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir(Path::new(root).join("sq")) else {
+        return 0;
+    };
+    dir.filter(|e| {
+        let path = e.as_ref().unwrap().path();
+        path.extension().is_some_and(|x| x == "kle")
+    })
+    .count()
+}
+
+/// `klepto convert db root --ns sq --batch batch` started, and left running
+/// until `root` holds `at_least` entries (a durable directory archive
+/// fsyncs every entry: slow enough to stop halfway).
+fn convert_under_way(db: &str, root: &str, batch: &str, at_least: usize) -> std::process::Child {
     let binary = assert_cmd::cargo::cargo_bin("klepto");
     let child = Process::new(&binary)
-        .args(["convert", &db, &entries, "--ns", "sq", "--batch", "50"])
+        .args(["convert", db, root, "--ns", "sq", "--batch", batch])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let count = |root: &str| {
-        std::fs::read_dir(Path::new(root).join("sq"))
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "kle")
-                })
-                .count()
-            })
-            .unwrap_or(0)
-    };
     let started = std::time::Instant::now();
-    while count(&entries) < 200 && started.elapsed() < Duration::from_secs(60) {
+    while entry_files(root) < at_least && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(5));
     }
+    child
+}
+
+#[test]
+fn ctrl_c_stops_a_convert_between_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = big_database(dir.path());
+    let entries = path(dir.path(), "entries");
+    let child = convert_under_way(&db, &entries, "50", 200);
     let pid = child.id().to_string();
-    assert!(Process::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let sent = Process::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("stopped by Ctrl-C"), "{err}");
-    let written = count(&entries);
+    let written = entry_files(&entries);
     assert!(
-        written > 0 && written < 3000 && written % 50 == 0,
+        written > 0 && written < 3000 && written.is_multiple_of(50),
         "whole batches: {written}"
     );
     assert_eq!(run(&["convert", &db, &entries, "--ns", "sq"]).0, 0);
-    assert_eq!(count(&entries), 3000);
+    assert_eq!(entry_files(&entries), 3000);
 }
 
 #[test]
 fn a_convert_killed_halfway_completes_when_run_again() {
     let dir = tempfile::tempdir().unwrap();
-    let db = path(dir.path(), "big.db");
-    {
-        let archive: SqlArchive<u64, Vec<u64>> = SqlDatabase_table(&db);
-        let items: Vec<_> = (0..3000u64).map(|k| (k, vec![k; 20])).collect();
-        archive.extend(items).unwrap();
-    }
-    // A durable directory archive fsyncs every entry: slow enough to kill.
+    let db = big_database(dir.path());
     let entries = path(dir.path(), "entries");
-    let binary = assert_cmd::cargo::cargo_bin("klepto");
-    let mut child = Process::new(&binary)
-        .args(["convert", &db, &entries, "--ns", "sq", "--batch", "100"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let partial = |root: &str| {
-        std::fs::read_dir(Path::new(root).join("sq"))
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "kle")
-                })
-                .count()
-            })
-            .unwrap_or(0)
-    };
-    let started = std::time::Instant::now();
-    while partial(&entries) < 300 && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = convert_under_way(&db, &entries, "100", 300);
     child.kill().unwrap();
     child.wait().unwrap();
-    let halfway = partial(&entries);
+    let halfway = entry_files(&entries);
     assert!(
         halfway > 0 && halfway < 3000,
         "killed halfway: {halfway} entries"
@@ -322,7 +302,7 @@ fn a_convert_killed_halfway_completes_when_run_again() {
 
     let (code, _, err) = run(&["convert", &db, &entries, "--ns", "sq"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(partial(&entries), 3000, "complete, and no entry twice");
+    assert_eq!(entry_files(&entries), 3000, "complete, and no entry twice");
     assert_eq!(exported(&entries), exported(&db));
     assert_eq!(run(&["verify", &entries, "--ns", "sq"]).0, 0);
 }

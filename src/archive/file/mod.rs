@@ -257,7 +257,7 @@ where
     ///
     /// ```
     /// use klepto::archive::{Archive, FileArchive};
-    /// let dir = tempfile::tempdir()?;
+    /// let dir = tempfile::tempdir().unwrap();
     /// let a: FileArchive<u32, u32> = FileArchive::open(dir.path().join("a.msgpack"))?;
     /// a.insert(1, 1)?;
     /// a.insert(1, 2)?;
