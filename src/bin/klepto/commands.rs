@@ -124,6 +124,12 @@ pub fn run(command: Command) -> Result<u8, Failure> {
             ns,
             batch,
         } => convert(&src, &dst, ns.as_deref(), batch.max(1)),
+        Command::ImportPython {
+            path,
+            dst,
+            ns,
+            table,
+        } => crate::python::import_python(&path, &dst, ns.as_deref(), &table),
         Command::Vacuum {
             target,
             ns,

@@ -8,6 +8,7 @@
 mod commands;
 mod dynamic;
 mod progress;
+mod python;
 mod store;
 mod target;
 
@@ -145,6 +146,24 @@ enum Command {
         /// Entries per batch.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+    },
+    /// Read an archive written by Python klepto 0.2.x (a file_archive's
+    /// pickle file, a dir_archive's directory, or an SQLite file with a
+    /// sqltable_archive) into DST, as entries keyed by Python's `str(key)`.
+    /// Values that are not plain data (pickled classes) are listed and
+    /// not imported (exit 1).
+    ///
+    /// Example: `klepto import-python results.pkl cache.db --ns results`
+    ImportPython {
+        /// The Python klepto archive.
+        path: String,
+        dst: String,
+        /// The namespace written in DST.
+        #[arg(long)]
+        ns: Option<String>,
+        /// The table of a sqltable_archive.
+        #[arg(long, default_value = "memo")]
+        table: String,
     },
     /// Give back space: SQLite `VACUUM`, a file archive's log folded into
     /// one snapshot; with --drop-damaged, remove damaged entries first.
