@@ -381,3 +381,37 @@ fn every_command_has_help_with_an_example() {
         assert!(out.contains("Example: `klepto"), "{command}: {out}");
     }
 }
+
+#[cfg(feature = "hdf5")]
+#[test]
+fn convert_through_hdf5_archives_keeps_every_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = path(dir.path(), "cache.db");
+    fill(SqlArchive::open(&db).unwrap(), 40);
+    let h5 = path(dir.path(), "results.h5");
+    let h5dir = path(dir.path(), "results.h5d");
+    let (code, _, err) = run(&["convert", &db, &h5, "--ns", "sq"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&["ls", &h5]);
+    assert_eq!(code, 0);
+    assert!(out.contains("sq\t40 entries"), "{out}");
+    let (code, _, err) = run(&["convert", &h5, &h5dir, "--ns", "sq"]);
+    assert_eq!(code, 0, "{err}");
+    let original = exported(&db);
+    assert_eq!(exported(&h5), original);
+    assert_eq!(exported(&h5dir), original);
+    assert_eq!(run(&["verify", &h5dir, "--ns", "sq"]).0, 0);
+    let h5_files = std::fs::read_dir(Path::new(&h5dir).join("sq"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "h5")
+        })
+        .count();
+    assert_eq!(h5_files, 40, "an HdfDirArchive: one .h5 file per entry");
+    let (code, out, _) = run(&["get", &h5, "--ns", "sq", "--args", "(6)"]);
+    assert_eq!((code, out.trim()), (0, "36"));
+}

@@ -19,8 +19,10 @@ use clap::{Parser, Subcommand};
 /// Look into, check, export, convert and clean klepto-cache archives.
 ///
 /// A TARGET is a path: `.db`/`.sqlite` (SQLite), `.msgpack`/`.json` (a file
-/// archive), a directory (a directory archive); or a URL: `sqlite://`,
-/// `postgres://`, `redis://` (with the crate's features). `--ns` picks a
+/// archive), a directory (a directory archive); with the `hdf5` feature,
+/// `.h5` (an HDF5 file) or a directory of `.h5` files (a new one named
+/// `*.h5d`); or a URL: `sqlite://`, `postgres://`, `redis://` (with the
+/// crate's features). `--ns` picks a
 /// memo's namespace (its `.name(..)`): an SQL table, a file archive beside
 /// the file, a subdirectory, a Redis namespace.
 ///

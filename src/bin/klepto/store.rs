@@ -87,9 +87,17 @@ fn open_envelope(key: &[u8], stored: &[u8], at: &str) -> Result<(AnyKey, Any, Op
     Ok((key, value, envelope.args.map(<[u8]>::to_vec)))
 }
 
-impl Raw for FileArchive<AnyKey, Any> {
+/// An archive of typed entries (a file archive, HDF5), seen as raw
+/// entries: each read entry encoded as the byte stores keep it, each
+/// written one decoded. `compact` is its way to give back space.
+pub struct Typed<A> {
+    pub archive: A,
+    pub compact: fn(&A) -> Result<String>,
+}
+
+impl<A: Archive<AnyKey, Any>> Raw for Typed<A> {
     fn scan(&self) -> Result<RawItems<'_>> {
-        let items = self.iter_with_args()?;
+        let items = self.archive.iter_with_args()?;
         Ok(Box::new(items.map(|item| {
             let (key, value, args) = item?;
             let stored = envelope(&key, &value, args.as_deref())?;
@@ -98,37 +106,56 @@ impl Raw for FileArchive<AnyKey, Any> {
     }
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let key = AnyKey::from_bytes(key).map_err(|reason| Error::Config { reason })?;
-        match Archive::get(self, &key)? {
+        match self.archive.get(&key)? {
             Some(value) => {
-                let args = self.args(&key)?;
+                let args = self.archive.args(&key)?;
                 envelope(&key, &value, args.as_deref()).map(Some)
             }
             None => Ok(None),
         }
     }
     fn put_batch(&self, entries: Vec<RawEntry>) -> Result<()> {
-        let at = Archive::location(self);
+        let at = self.archive.location();
         let items = entries
             .iter()
             .map(|(key, stored)| open_envelope(key, stored, &at))
             .collect::<Result<Vec<_>>>()?;
-        self.extend_with_args(items)
+        self.archive.extend_with_args(items)
     }
     fn delete(&self, key: &[u8]) -> Result<bool> {
         let key = AnyKey::from_bytes(key).map_err(|reason| Error::Config { reason })?;
-        Ok(self.remove(&key)?.is_some())
+        Ok(self.archive.remove(&key)?.is_some())
     }
     fn len(&self) -> Result<usize> {
-        Archive::len(self)
+        self.archive.len()
     }
     fn compact(&self) -> Result<String> {
-        FileArchive::compact(self)?;
-        Ok("rewrote the file as one snapshot".into())
+        (self.compact)(&self.archive)
     }
     fn clear(&self) -> Result<()> {
-        Archive::clear(self)
+        self.archive.clear()
     }
     fn location(&self) -> String {
-        Archive::location(self)
+        self.archive.location()
     }
+}
+
+/// A file archive, as raw entries.
+pub fn file(archive: FileArchive<AnyKey, Any>) -> Box<dyn Raw> {
+    Box::new(Typed {
+        archive,
+        compact: |a| {
+            a.compact()?;
+            Ok("rewrote the file as one snapshot".into())
+        },
+    })
+}
+
+/// An HDF5 archive (file or directory), as raw entries.
+#[cfg(feature = "hdf5")]
+pub fn hdf5<A: Archive<AnyKey, Any> + 'static>(archive: A) -> Box<dyn Raw> {
+    Box::new(Typed {
+        archive,
+        compact: |_| Ok("nothing to compact (HDF5 files reuse freed space)".into()),
+    })
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use klepto::archive::{Archive, DirArchive, FileArchive, SqlArchive, SqlDatabase};
 
 use crate::dynamic::AnyKey;
-use crate::store::{Any, Raw};
+use crate::store::{self, Any, Raw};
 use crate::Failure;
 
 /// `target` for messages: a URL's password masked.
@@ -37,6 +37,10 @@ pub enum Kind {
     Dir,
     #[cfg(feature = "redis")]
     Redis,
+    #[cfg(feature = "hdf5")]
+    Hdf,
+    #[cfg(feature = "hdf5")]
+    HdfDir,
 }
 
 /// The kind of `target`; `create`: a missing path may be created (a
@@ -61,12 +65,20 @@ pub fn kind(target: &str, create: bool) -> Result<Kind, Failure> {
         // `<stem>.<ns>.<ext>` files beside where it would be.
         "msgpack" | "json" if namespace_files(path).next().is_some() => return Ok(Kind::File),
         "msgpack" | "json" => return existing(path, create).map(|()| Kind::File),
+        #[cfg(feature = "hdf5")]
+        "h5" | "hdf5" => return existing(path, create).map(|()| Kind::Hdf),
+        #[cfg(not(feature = "hdf5"))]
         "h5" | "hdf5" => {
             return Err(Failure::usage(format!(
-                "{target}: HDF5 archives are not supported by this command yet"
+                "{target}: an HDF5 archive, and this klepto was built without the `hdf5` feature"
             )))
         }
         _ => {}
+    }
+    // A directory of `.h5` entry files; a new one is named `*.h5d`.
+    #[cfg(feature = "hdf5")]
+    if (path.is_dir() && holds_h5(path)) || (create && !path.exists() && extension == "h5d") {
+        return Ok(Kind::HdfDir);
     }
     if path.is_dir() || (create && !path.exists()) {
         return Ok(Kind::Dir);
@@ -108,6 +120,24 @@ fn namespace_files(path: &Path) -> impl Iterator<Item = String> {
     })
 }
 
+/// Whether the directory `dir` (or a namespace directory in it) holds
+/// `.h5` entry files: an `HdfDirArchive`.
+#[cfg(feature = "hdf5")]
+fn holds_h5(dir: &Path) -> bool {
+    let is_h5 = |p: &Path| p.extension().is_some_and(|e| e == "h5");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).any(|e| {
+        let p = e.path();
+        is_h5(&p)
+            || (p.is_dir()
+                && std::fs::read_dir(&p)
+                    .map(|d| d.filter_map(|e| e.ok()).any(|e| is_h5(&e.path())))
+                    .unwrap_or(false))
+    })
+}
+
 /// A file target must exist unless it may be created.
 fn existing(path: &Path, create: bool) -> Result<(), Failure> {
     if create || path.exists() {
@@ -120,7 +150,12 @@ fn existing(path: &Path, create: bool) -> Result<(), Failure> {
 /// The archive of `target` in namespace `ns` (`None`: the default one).
 pub fn open(target: &str, ns: Option<&str>, create: bool) -> Result<Box<dyn Raw>, Failure> {
     let kind = kind(target, create)?;
-    if let (Some(ns), false) = (ns, create) {
+    // (Redis namespaces are not listed: any name is tried.)
+    #[cfg(feature = "redis")]
+    let listed = kind != Kind::Redis;
+    #[cfg(not(feature = "redis"))]
+    let listed = true;
+    if let (Some(ns), false, true) = (ns, create, listed && ns != Some("")) {
         let known = namespaces(target)?;
         if !known.iter().any(|(name, _)| name == ns) {
             let names: Vec<_> = known.iter().map(|(n, _)| n.as_str()).collect();
@@ -148,9 +183,9 @@ pub fn open(target: &str, ns: Option<&str>, create: bool) -> Result<Box<dyn Raw>
         Kind::File => {
             let file: FileArchive<AnyKey, Any> = FileArchive::open(target)?;
             if ns.is_empty() {
-                Box::new(file)
+                store::file(file)
             } else {
-                Box::new(file.namespaced(ns)?)
+                store::file(file.namespaced(ns)?)
             }
         }
         Kind::Dir => {
@@ -173,6 +208,30 @@ pub fn open(target: &str, ns: Option<&str>, create: bool) -> Result<Box<dyn Raw>
                 redis
             } else {
                 redis.namespaced(ns)?
+            })
+        }
+        #[cfg(feature = "hdf5")]
+        Kind::Hdf => {
+            let hdf: klepto::archive::HdfArchive<AnyKey, Any> =
+                klepto::archive::HdfArchive::open(target)?;
+            store::hdf5(if ns.is_empty() {
+                hdf
+            } else {
+                hdf.namespaced(ns)?
+            })
+        }
+        #[cfg(feature = "hdf5")]
+        Kind::HdfDir => {
+            if create {
+                std::fs::create_dir_all(target)
+                    .map_err(|e| Failure::io(format!("{target}: {e}")))?;
+            }
+            let dir: klepto::archive::HdfDirArchive<AnyKey, Any> =
+                klepto::archive::HdfDirArchive::open(target)?;
+            store::hdf5(if ns.is_empty() {
+                dir
+            } else {
+                dir.namespaced(ns)?
             })
         }
     })
@@ -218,6 +277,38 @@ pub fn namespaces(target: &str) -> Result<Vec<(String, usize)>, Failure> {
             let redis: klepto::archive::RedisArchive<AnyKey, Any> =
                 klepto::archive::RedisArchive::open(target)?;
             found.push((redis.namespace().to_owned(), Archive::len(&redis)?));
+        }
+        #[cfg(feature = "hdf5")]
+        Kind::Hdf => {
+            // One group per namespace; datasets at the root are the default.
+            let root: klepto::archive::HdfArchive<AnyKey, Any> =
+                klepto::archive::HdfArchive::open(target)?;
+            let file =
+                hdf5::File::open(target).map_err(|e| Failure::io(format!("{target}: {e}")))?;
+            let groups = file
+                .groups()
+                .map_err(|e| Failure::io(format!("{target}: {e}")))?;
+            if !file.datasets().map(|d| d.is_empty()).unwrap_or(true) {
+                found.push((String::new(), Archive::len(&root)?));
+            }
+            for group in groups {
+                let name = group.name().trim_start_matches('/').to_owned();
+                let archive = root.namespaced(&name)?;
+                found.push((name, Archive::len(&archive)?));
+            }
+        }
+        #[cfg(feature = "hdf5")]
+        Kind::HdfDir => {
+            let root: klepto::archive::HdfDirArchive<AnyKey, Any> =
+                klepto::archive::HdfDirArchive::open(target)?;
+            found.push((String::new(), Archive::len(&root)?));
+            for entry in read_dir(Path::new(target))? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if entry.path().is_dir() && !name.starts_with('.') {
+                    let archive = root.namespaced(&name)?;
+                    found.push((name, Archive::len(&archive)?));
+                }
+            }
         }
     }
     found.sort();
