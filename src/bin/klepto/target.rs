@@ -180,61 +180,60 @@ pub fn open(target: &str, ns: Option<&str>, create: bool) -> Result<Box<dyn Raw>
             };
             Box::new(table)
         }
-        Kind::File => {
-            let file: FileArchive<AnyKey, Any> = FileArchive::open(target)?;
-            if ns.is_empty() {
-                store::file(file)
-            } else {
-                store::file(file.namespaced(ns)?)
-            }
-        }
+        Kind::File => store::file(scoped(FileArchive::open(target)?, ns)?),
         Kind::Dir => {
-            if create {
-                std::fs::create_dir_all(target)
-                    .map_err(|e| Failure::io(format!("{target}: {e}")))?;
-            }
+            make_dir(target, create)?;
             let dir: DirArchive<AnyKey, Any> = DirArchive::open(target)?;
-            if ns.is_empty() {
-                Box::new(dir)
-            } else {
-                Box::new(dir.namespaced(ns)?)
-            }
+            Box::new(scoped(dir, ns)?)
         }
         #[cfg(feature = "redis")]
         Kind::Redis => {
             let redis: klepto::archive::RedisArchive<AnyKey, Any> =
                 klepto::archive::RedisArchive::open(target)?;
-            Box::new(if ns.is_empty() {
-                redis
-            } else {
-                redis.namespaced(ns)?
-            })
+            Box::new(scoped(redis, ns)?)
         }
         #[cfg(feature = "hdf5")]
-        Kind::Hdf => {
-            let hdf: klepto::archive::HdfArchive<AnyKey, Any> =
-                klepto::archive::HdfArchive::open(target)?;
-            store::hdf5(if ns.is_empty() {
-                hdf
-            } else {
-                hdf.namespaced(ns)?
-            })
-        }
+        Kind::Hdf => store::hdf5(scoped(klepto::archive::HdfArchive::open(target)?, ns)?),
         #[cfg(feature = "hdf5")]
         Kind::HdfDir => {
-            if create {
-                std::fs::create_dir_all(target)
-                    .map_err(|e| Failure::io(format!("{target}: {e}")))?;
-            }
-            let dir: klepto::archive::HdfDirArchive<AnyKey, Any> =
-                klepto::archive::HdfDirArchive::open(target)?;
-            store::hdf5(if ns.is_empty() {
-                dir
-            } else {
-                dir.namespaced(ns)?
-            })
+            make_dir(target, create)?;
+            store::hdf5(scoped(klepto::archive::HdfDirArchive::open(target)?, ns)?)
         }
     })
+}
+
+/// `archive` itself for the default namespace `""`, else its namespace.
+fn scoped<A: Archive<AnyKey, Any>>(archive: A, ns: &str) -> klepto::Result<A> {
+    if ns.is_empty() {
+        Ok(archive)
+    } else {
+        archive.namespaced(ns)
+    }
+}
+
+/// Creates the directory of a directory archive that may be created.
+fn make_dir(target: &str, create: bool) -> Result<(), Failure> {
+    if create {
+        std::fs::create_dir_all(target).map_err(|e| Failure::io(format!("{target}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The default namespace of `root`, and one per subdirectory of `target`.
+fn subdirectories<A: Archive<AnyKey, Any>>(
+    target: &str,
+    root: &A,
+    found: &mut Vec<(String, usize)>,
+) -> Result<(), Failure> {
+    found.push((String::new(), Archive::len(root)?));
+    for entry in read_dir(Path::new(target))? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() && !name.starts_with('.') {
+            let archive = root.namespaced(&name)?;
+            found.push((name, Archive::len(&archive)?));
+        }
+    }
+    Ok(())
 }
 
 /// The namespaces of `target` with their entry counts: SQL tables, file
@@ -263,14 +262,7 @@ pub fn namespaces(target: &str) -> Result<Vec<(String, usize)>, Failure> {
         }
         Kind::Dir => {
             let root: DirArchive<AnyKey, Any> = DirArchive::open(target)?;
-            found.push((String::new(), Archive::len(&root)?));
-            for entry in read_dir(Path::new(target))? {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if entry.path().is_dir() && !name.starts_with('.') {
-                    let archive = root.namespaced(&name)?;
-                    found.push((name, Archive::len(&archive)?));
-                }
-            }
+            subdirectories(target, &root, &mut found)?;
         }
         #[cfg(feature = "redis")]
         Kind::Redis => {
@@ -301,14 +293,7 @@ pub fn namespaces(target: &str) -> Result<Vec<(String, usize)>, Failure> {
         Kind::HdfDir => {
             let root: klepto::archive::HdfDirArchive<AnyKey, Any> =
                 klepto::archive::HdfDirArchive::open(target)?;
-            found.push((String::new(), Archive::len(&root)?));
-            for entry in read_dir(Path::new(target))? {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if entry.path().is_dir() && !name.starts_with('.') {
-                    let archive = root.namespaced(&name)?;
-                    found.push((name, Archive::len(&archive)?));
-                }
-            }
+            subdirectories(target, &root, &mut found)?;
         }
     }
     found.sort();
