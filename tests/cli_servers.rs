@@ -33,6 +33,15 @@ fn sorted_export(target: &str, ns: &str) -> Vec<String> {
 /// Every command on `url`'s namespace `ns`, which holds k -> k * k for
 /// 0..30 (no stored arguments).
 fn every_command(url: &str, ns: &str) {
+    let (code, out, err) = run(&["ls", url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l == format!("{ns}\t30 entries")),
+        "{out}"
+    );
+    let (code, _, err) = run(&["ls", url, "--ns", "no_such_namespace_here"]);
+    assert_eq!(code, 1, "{err}");
+
     let (code, out, err) = run(&["ls", url, "--ns", ns]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 30, "{out}");
@@ -58,7 +67,14 @@ fn every_command(url: &str, ns: &str) {
     assert_eq!(run(&["convert", &db, url, "--ns", ns]).0, 0);
     assert_eq!(sorted_export(url, ns), original, "converted back");
     assert_eq!(run(&["clear", url, "--ns", ns]).0, 0);
-    assert!(sorted_export(url, ns).is_empty());
+    // An empty table stays; an empty Redis namespace is no longer listed.
+    let (_, out, _) = run(&["ls", url]);
+    let left = format!("{ns}\t0 entries");
+    assert!(
+        out.lines()
+            .all(|l| !l.starts_with(&format!("{ns}\t")) || l == left),
+        "{out}"
+    );
 }
 
 #[cfg(feature = "postgres")]

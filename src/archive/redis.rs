@@ -242,6 +242,39 @@ impl RedisStore {
         })
     }
 
+    /// The names of the namespaces that hold entries on this server's
+    /// database, sorted: one `SCAN MATCH klepto:*` of the whole keyspace
+    /// (time in proportion to the database's keys).
+    ///
+    /// ```no_run
+    /// use klepto::archive::RedisStore;
+    /// let store = RedisStore::open("redis://127.0.0.1:6379/0")?;
+    /// for ns in store.namespaces()? {
+    ///     println!("{ns}");
+    /// }
+    /// # Ok::<(), klepto::Error>(())
+    /// ```
+    pub fn namespaces(&self) -> Result<Vec<String>> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.with(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg("klepto:*")
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT)
+                    .query(c)
+            })?;
+            names.extend(keys.iter().filter_map(|key| namespace_of(key)));
+            if next == 0 {
+                return Ok(names.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+
     /// Runs `f` on a pooled connection (see [`ServerPool::with`]).
     fn with<T>(
         &self,
@@ -272,6 +305,16 @@ impl RedisStore {
                 .query(c)
         })
     }
+}
+
+/// The namespace of an entry's key `klepto:<n>:<name>:<key>` (`<name>`
+/// being `<n>` bytes), if it is one.
+fn namespace_of(key: &[u8]) -> Option<String> {
+    let rest = key.strip_prefix(b"klepto:")?;
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let n: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    let name = rest.get(colon + 1..colon + 1 + n)?;
+    (rest.get(colon + 1 + n) == Some(&b':')).then(|| String::from_utf8_lossy(name).into_owned())
 }
 
 /// A Redis error on `at`, transient when it concerns the connection or the
@@ -479,6 +522,24 @@ impl Iterator for Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespaces_are_read_from_entry_keys() {
+        assert_eq!(namespace_of(b"klepto:3:fib:\x07"), Some("fib".into()));
+        assert_eq!(
+            namespace_of(b"klepto:4:a:b:\x07"),
+            None,
+            "no `:` after the name"
+        );
+        assert_eq!(namespace_of(b"klepto:3:a:b:\x07"), Some("a:b".into()));
+        assert_eq!(
+            namespace_of(b"klepto:9:fib:"),
+            None,
+            "shorter than its length"
+        );
+        assert_eq!(namespace_of(b"klepto-lease:3:fib:k"), None);
+        assert_eq!(namespace_of(b"other"), None);
+    }
 
     #[test]
     fn urls_are_checked_and_passwords_never_shown() {

@@ -150,12 +150,7 @@ fn existing(path: &Path, create: bool) -> Result<(), Failure> {
 /// The archive of `target` in namespace `ns` (`None`: the default one).
 pub fn open(target: &str, ns: Option<&str>, create: bool) -> Result<Box<dyn Raw>, Failure> {
     let kind = kind(target, create)?;
-    // (Redis namespaces are not listed: any name is tried.)
-    #[cfg(feature = "redis")]
-    let listed = kind != Kind::Redis;
-    #[cfg(not(feature = "redis"))]
-    let listed = true;
-    if let (Some(ns), false, true) = (ns, create, listed && ns != Some("")) {
+    if let (Some(ns), false, true) = (ns, create, ns != Some("")) {
         let known = namespaces(target)?;
         if !known.iter().any(|(name, _)| name == ns) {
             let names: Vec<_> = known.iter().map(|(n, _)| n.as_str()).collect();
@@ -268,7 +263,10 @@ pub fn namespaces(target: &str) -> Result<Vec<(String, usize)>, Failure> {
         Kind::Redis => {
             let redis: klepto::archive::RedisArchive<AnyKey, Any> =
                 klepto::archive::RedisArchive::open(target)?;
-            found.push((redis.namespace().to_owned(), Archive::len(&redis)?));
+            for name in redis.backend().namespaces()? {
+                let archive = redis.namespaced(&name)?;
+                found.push((name, Archive::len(&archive)?));
+            }
         }
         #[cfg(feature = "hdf5")]
         Kind::Hdf => {
