@@ -166,6 +166,16 @@ fn verify_lists_damage_and_leaves_the_file_alone() {
     fill(DirArchive::open(&root).unwrap(), 20);
     let (code, _, _) = run(&["verify", &root, "--ns", "sq"]);
     assert_eq!(code, 0);
+    // A directory archive knows when its entries were written.
+    let (code, out, _) = run(&["stat", &root, "--ns", "sq", "--json"]);
+    assert_eq!(code, 0);
+    let stat: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(stat["entries"], 20);
+    let (oldest, newest) = (
+        stat["oldest"].as_str().unwrap(),
+        stat["newest"].as_str().unwrap(),
+    );
+    assert!(oldest.ends_with('Z') && oldest <= newest, "{out}");
 
     // Flip one byte in the middle of one entry file.
     let ns = dir.path().join("entries").join("sq");

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::dynamic::{from_json, hex, to_json, unhex};
 use crate::progress::{interrupted, Progress};
 use crate::store::{Any, Raw};
-use crate::target::{namespaces, open};
+use crate::target::{entry_times, namespaces, open};
 use crate::{Command, Failure};
 
 /// Standard output, buffered; a closed pipe (`klepto ls … | head`) ends
@@ -261,6 +261,12 @@ fn stat(target: &str, ns: Option<&str>, json: bool) -> Result<u8, Failure> {
             Err(_) => damaged += 1,
         }
     }
+    let times = entry_times(target, ns).map(|(oldest, newest)| {
+        (
+            humantime::format_rfc3339_seconds(oldest).to_string(),
+            humantime::format_rfc3339_seconds(newest).to_string(),
+        )
+    });
     let mut out = Out::new();
     if json {
         let names: Vec<_> = all
@@ -274,6 +280,8 @@ fn stat(target: &str, ns: Option<&str>, json: bool) -> Result<u8, Failure> {
             "bytes": bytes,
             "unreadable": damaged,
             "namespaces": names,
+            "oldest": times.as_ref().map(|t| &t.0),
+            "newest": times.as_ref().map(|t| &t.1),
         }))?;
     } else {
         out.line(format_args!("location    {}", archive.location()))?;
@@ -282,6 +290,10 @@ fn stat(target: &str, ns: Option<&str>, json: bool) -> Result<u8, Failure> {
         out.line(format_args!("bytes       {bytes} (keys and envelopes)"))?;
         if damaged > 0 {
             out.line(format_args!("unreadable  {damaged}"))?;
+        }
+        if let Some((oldest, newest)) = &times {
+            out.line(format_args!("oldest      {oldest}"))?;
+            out.line(format_args!("newest      {newest}"))?;
         }
         let names: Vec<_> = all
             .iter()

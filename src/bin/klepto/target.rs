@@ -2,6 +2,7 @@
 //! archive, and the namespaces a target holds.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use klepto::archive::{Archive, DirArchive, FileArchive, SqlArchive, SqlDatabase};
 
@@ -304,4 +305,28 @@ fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, Failure> {
     entries
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(|e| Failure::io(format!("{}: {e}", dir.display())))
+}
+
+/// The oldest and newest entry of `target`'s namespace `ns`, where the
+/// archive knows when entries were written: directory archives, by their
+/// entry files' modification times. `None` elsewhere.
+pub fn entry_times(target: &str, ns: Option<&str>) -> Option<(SystemTime, SystemTime)> {
+    let extension = match kind(target, false).ok()? {
+        Kind::Dir => "kle",
+        #[cfg(feature = "hdf5")]
+        Kind::HdfDir => "h5",
+        _ => return None,
+    };
+    let dir = Path::new(target).join(ns.unwrap_or(""));
+    let times = std::fs::read_dir(dir).ok()?.filter_map(|entry| {
+        let path = entry.ok()?.path();
+        if path.extension()? != extension {
+            return None;
+        }
+        path.metadata().ok()?.modified().ok()
+    });
+    times.fold(None, |span, t| match span {
+        None => Some((t, t)),
+        Some((old, new)) => Some((old.min(t), new.max(t))),
+    })
 }
