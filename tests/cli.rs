@@ -425,3 +425,51 @@ fn convert_through_hdf5_archives_keeps_every_value() {
     let (code, out, _) = run(&["get", &h5, "--ns", "sq", "--args", "(6)"]);
     assert_eq!((code, out.trim()), (0, "36"));
 }
+
+/// Every command on each local backend the default build has: a file
+/// archive (MessagePack and JSON), a directory archive and SQLite.
+#[test]
+fn every_command_on_every_local_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = [
+        path(dir.path(), "cache.msgpack"),
+        path(dir.path(), "cache.json"),
+        path(dir.path(), "entries"),
+        path(dir.path(), "cache.db"),
+    ];
+    fill(FileArchive::open(&targets[0]).unwrap(), 10);
+    fill(FileArchive::open(&targets[1]).unwrap(), 10);
+    fill(DirArchive::open(&targets[2]).unwrap(), 10);
+    fill(SqlArchive::open(&targets[3]).unwrap(), 10);
+    let jsonl = dir.path().join("sq.jsonl").display().to_string();
+    for target in &targets {
+        let t = target.as_str();
+        let (code, out, err) = run(&["ls", t]);
+        assert_eq!(code, 0, "{t}: {err}");
+        assert!(out.lines().any(|l| l == "sq\t10 entries"), "{t}: {out}");
+        let (code, out, _) = run(&["ls", t, "--ns", "sq", "--json", "--limit", "4"]);
+        assert_eq!((code, out.lines().count()), (0, 4), "{t}");
+        let (code, out, _) = run(&["get", t, "--ns", "sq", "--args", "(3)"]);
+        assert_eq!((code, out.trim()), (0, "9"), "{t}");
+        let (code, out, _) = run(&["stat", t, "--ns", "sq", "--json"]);
+        assert_eq!(code, 0, "{t}");
+        assert!(out.contains("\"entries\":10"), "{t}: {out}");
+        assert_eq!(run(&["verify", t, "--ns", "sq"]).0, 0, "{t}");
+        let exported_lines = exported(t);
+        std::fs::write(&jsonl, exported_lines.join("\n")).unwrap();
+        let key = serde_json::from_str::<serde_json::Value>(&exported_lines[0]).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(run(&["rm", t, "--ns", "sq", &key]).0, 0, "{t}");
+        assert_eq!(exported(t).len(), 9, "{t}");
+        assert_eq!(run(&["clear", t, "--ns", "sq"]).0, 0, "{t}");
+        assert!(exported(t).is_empty(), "{t}");
+        let (code, _, err) = run(&["import", &jsonl, t, "--ns", "sq"]);
+        assert_eq!(code, 0, "{t}: {err}");
+        assert_eq!(exported(t), exported_lines, "{t}: import restores export");
+        let (code, _, err) = run(&["vacuum", t, "--ns", "sq"]);
+        assert_eq!(code, 0, "{t}: {err}");
+        assert_eq!(exported(t), exported_lines, "{t}: vacuum keeps every entry");
+    }
+}
