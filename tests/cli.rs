@@ -93,6 +93,19 @@ fn every_command_on_an_sqlite_archive() {
             .any(|l| l.contains(",\"(7,)\",") && l.ends_with(",49")),
         "{out}"
     );
+    // The CSV imports back to the same entries.
+    let csv = dir.path().join("sq.csv");
+    std::fs::write(&csv, &out).unwrap();
+    let from_csv = path(dir.path(), "from-csv.db");
+    let (code, _, err) = run(&[
+        "import",
+        &csv.display().to_string(),
+        &from_csv,
+        "--ns",
+        "sq",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(exported(&from_csv), exported(&db));
 
     let (code, out, _) = run(&["stat", &db, "--ns", "sq", "--json"]);
     assert_eq!(code, 0);

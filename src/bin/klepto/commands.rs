@@ -64,7 +64,7 @@ fn check(key: &[u8], stored: &[u8], at: &str) -> Result<Checked, String> {
         call,
         args: envelope.args.map(<[u8]>::to_vec),
         value,
-        size: stored.len(),
+        size: envelope.value.len(),
     })
 }
 
@@ -424,16 +424,59 @@ fn export(target: &str, ns: Option<&str>, csv: bool) -> Result<u8, Failure> {
     Ok(u8::from(damaged > 0))
 }
 
-/// One line of `export`, as the raw entry it describes.
-fn entry_of_line(line: &str) -> Result<RawEntry, String> {
-    let doc: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let key = doc["key"].as_str().ok_or("no `key`")?;
-    let key = unhex(key)?;
-    let args = match &doc["args"] {
-        serde_json::Value::String(args) => Some(unhex(args)?),
-        _ => None,
+/// The header line of `export --csv`.
+const CSV_HEADER: &str = "key,call,args,value";
+
+/// The fields of one CSV line as `export --csv` writes them (a field with
+/// a comma or a quote is quoted, its quotes doubled).
+fn csv_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        let field = fields.last_mut().expect("one field at least");
+        match (c, quoted) {
+            ('"', false) if field.is_empty() => quoted = true,
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            (',', false) => fields.push(String::new()),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed".into());
+    }
+    Ok(fields)
+}
+
+/// One line of `export` (JSON, or CSV after its header), as the raw entry
+/// it describes.
+fn entry_of_line(line: &str, csv: bool) -> Result<RawEntry, String> {
+    let (key, args, value) = if csv {
+        let fields = csv_fields(line)?;
+        let [key, _call, args, value] = fields.as_slice() else {
+            return Err(format!(
+                "{} fields, not the 4 of {CSV_HEADER}",
+                fields.len()
+            ));
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(value).map_err(|e| format!("the value: {e}"))?;
+        let args = (!args.is_empty()).then(|| unhex(args)).transpose()?;
+        (unhex(key)?, args, value)
+    } else {
+        let mut doc: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let key = unhex(doc["key"].as_str().ok_or("no `key`")?)?;
+        let args = match &doc["args"] {
+            serde_json::Value::String(args) => Some(unhex(args)?),
+            _ => None,
+        };
+        (key, args, doc["value"].take())
     };
-    let value = rmp_serde::to_vec(&from_json(&doc["value"])).map_err(|e| e.to_string())?;
+    let value = rmp_serde::to_vec(&from_json(&value)).map_err(|e| e.to_string())?;
     let envelope = Envelope {
         key: Some(&key),
         args: args.as_deref(),
@@ -454,12 +497,17 @@ fn import(file: &str, target: &str, ns: Option<&str>) -> Result<u8, Failure> {
     let mut batch = Vec::new();
     let mut imported = 0u64;
     let mut progress = Progress::new("import", None);
+    let mut csv = false;
     for (n, line) in input.lines().enumerate() {
         let line = line.map_err(|e| Failure::io(format!("{file}: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
-        let entry = entry_of_line(&line)
+        if n == 0 && line.trim() == CSV_HEADER {
+            csv = true;
+            continue;
+        }
+        let entry = entry_of_line(&line, csv)
             .map_err(|reason| Failure::usage(format!("{file}:{}: {reason}", n + 1)))?;
         batch.push(entry);
         if batch.len() == 1000 {
@@ -593,4 +641,19 @@ fn entry_file(target: &str, error: &klepto::Error) -> Option<std::path::PathBuf>
     let inside = std::fs::canonicalize(&file).ok()?.starts_with(&root);
     let entry = file.extension().is_some_and(|e| e == "kle") && file.is_file();
     (inside && entry).then_some(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_read_what_export_writes() {
+        let fields = [r#"a"b,c"#, "plain", "", "[1,2]"];
+        let line: Vec<_> = fields.iter().map(|f| csv_field(f)).collect();
+        let line = line.join(",");
+        assert_eq!(line, r#""a""b,c",plain,,"[1,2]""#);
+        assert_eq!(csv_fields(&line).unwrap(), fields);
+        assert!(csv_fields(r#""open"#).is_err());
+    }
 }

@@ -39,7 +39,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List the entries: the call, the key (hexadecimal MessagePack), the
-    /// value's size. Without --ns, lists the namespaces and their counts.
+    /// value's size (its MessagePack bytes). Without --ns, lists the namespaces and their counts.
     ///
     /// Example: `klepto ls cache.db --ns fib --limit 10`
     Ls {
@@ -123,12 +123,13 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
-    /// Read JSON lines written by `export` into an archive (created if
-    /// missing), in batches of one transaction each.
+    /// Read what `export` wrote (JSON lines, or CSV with its header line)
+    /// into an archive (created if missing), in batches of one transaction
+    /// each.
     ///
     /// Example: `klepto import fib.jsonl cache.db --ns fib`
     Import {
-        /// The JSON lines file (`-`: standard input).
+        /// The JSON lines or CSV file (`-`: standard input).
         file: String,
         target: String,
         #[arg(long)]
