@@ -1,4 +1,11 @@
-//! Lowercase hexadecimal: key digests in file names, JSON and messages.
+//! Lowercase hexadecimal: key digests in file names, JSON and messages
+//! (and the keys the `klepto` command shows).
+//!
+//! ```
+//! assert_eq!(klepto::hex::encode(&[0xab, 0x01]), "ab01");
+//! assert_eq!(klepto::hex::decode("AB01"), Some(vec![0xab, 0x01]));
+//! assert_eq!(klepto::hex::decode("zz"), None);
+//! ```
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -11,7 +18,7 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut [u8]) {
 }
 
 /// Lowercase hexadecimal of `bytes`.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     let mut out = vec![0; bytes.len() * 2];
     encode_into(bytes, &mut out);
     String::from_utf8(out).expect("hex digits are ASCII")
@@ -36,7 +43,7 @@ pub(crate) fn decode_into(text: &[u8], out: &mut [u8]) -> Option<()> {
 }
 
 /// The bytes of a hexadecimal string (either case), or `None` if it is not one.
-pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
+pub fn decode(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

@@ -77,7 +77,7 @@
 
 pub mod archive;
 mod error;
-mod hex;
+pub mod hex;
 pub mod key;
 mod memo;
 pub mod policy;

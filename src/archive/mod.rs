@@ -39,6 +39,7 @@ pub use null::NullArchive;
 pub use redis::{RedisArchive, RedisStore};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{SqlArchive, SqlDatabase, SqlTable};
+pub use target::mask_password;
 
 use std::time::Duration;
 

@@ -258,15 +258,7 @@ impl RedisStore {
         let mut names = std::collections::BTreeSet::new();
         let mut cursor = 0u64;
         loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self.with(|c| {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg("klepto:*")
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT)
-                    .query(c)
-            })?;
+            let (next, keys) = self.scan_step(cursor, b"klepto:*")?;
             names.extend(keys.iter().filter_map(|key| namespace_of(key)));
             if next == 0 {
                 return Ok(names.into_iter().collect());
@@ -293,13 +285,14 @@ impl RedisStore {
         cmd
     }
 
-    /// One `SCAN MATCH` step from `cursor`: the next cursor and full keys.
-    fn scan_step(&self, cursor: u64) -> Result<(u64, Vec<Vec<u8>>)> {
+    /// One `SCAN MATCH pattern` step from `cursor`: the next cursor and
+    /// full keys.
+    fn scan_step(&self, cursor: u64, pattern: &[u8]) -> Result<(u64, Vec<Vec<u8>>)> {
         self.with(|c| {
             redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(&self.ns.pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(SCAN_COUNT)
                 .query(c)
@@ -371,7 +364,7 @@ impl Backend for RedisStore {
     fn len(&self) -> Result<usize> {
         let (mut cursor, mut n) = (0, 0);
         loop {
-            let (next, keys) = self.scan_step(cursor)?;
+            let (next, keys) = self.scan_step(cursor, &self.ns.pattern)?;
             n += keys.len();
             if next == 0 {
                 return Ok(n);
@@ -385,7 +378,7 @@ impl Backend for RedisStore {
     fn clear(&self) -> Result<()> {
         let mut cursor = 0;
         loop {
-            let (next, keys) = self.scan_step(cursor)?;
+            let (next, keys) = self.scan_step(cursor, &self.ns.pattern)?;
             if !keys.is_empty() {
                 self.with(|c| redis::cmd("UNLINK").arg(&keys).query::<()>(c))?;
             }
@@ -480,7 +473,7 @@ struct Scan<'a> {
 impl Scan<'_> {
     /// Fills the buffer with the next step's entries.
     fn step(&mut self) -> Result<()> {
-        let (next, keys) = self.store.scan_step(self.cursor)?;
+        let (next, keys) = self.store.scan_step(self.cursor, &self.store.ns.pattern)?;
         self.cursor = next;
         self.started = true;
         let prefix = self.store.ns.prefix.len();

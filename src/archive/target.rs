@@ -22,12 +22,25 @@ pub(crate) fn parse_url(target: &str) -> Result<Url> {
 /// its `@` (a password would then read as a host or a port): all of it
 /// after `://` is hidden if it holds a `:`.
 pub(crate) fn bad(raw: &str, reason: impl std::fmt::Display) -> Error {
-    let shown = match mask_raw(raw) {
-        Cow::Borrowed(_) if raw.contains("://") => hide_authority(raw),
-        _ => Cow::Borrowed(raw),
-    };
-    let message = format!("archive target `{shown}`: {reason}");
+    let message = format!("archive target `{}`: {reason}", mask_password(raw));
     Error::config(mask_raw(&message).into_owned())
+}
+
+/// An archive target (a path or a URL) as messages may show it: the
+/// password of `user:password@` masked wherever it stands, and a URL-like
+/// target in which none is found (its `@` may be lost, a password then
+/// reading as a host or a port) hidden after `://` if a `:` is there.
+///
+/// ```
+/// use klepto::archive::mask_password;
+/// assert_eq!(mask_password("postgres://me:s3cret@db/x"), "postgres://me:***@db/x");
+/// assert_eq!(mask_password("cache.db"), "cache.db");
+/// ```
+pub fn mask_password(raw: &str) -> Cow<'_, str> {
+    match mask_raw(raw) {
+        Cow::Borrowed(_) if raw.contains("://") => hide_authority(raw),
+        masked => masked,
+    }
 }
 
 /// `raw` with everything after `://` masked if a `:` stands there (with

@@ -233,7 +233,7 @@ fn get(
                 let (key, stored) = item.ok()?;
                 let envelope = check_envelope(&key, &stored, &at).ok()?;
                 let call = describe_args(envelope.args?).ok()?;
-                same_call(&call, args).then(|| (key.clone(), stored.clone()))
+                same_call(&call, args).then_some((key, stored))
             });
             found
                 .ok_or_else(|| Failure::not_found(format!("{at}: no entry for the call {args}")))?

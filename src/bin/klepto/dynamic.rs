@@ -114,28 +114,13 @@ pub fn from_json(json: &Json) -> Value {
     }
 }
 
-/// Bytes as lowercase hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
+pub use klepto::hex::encode as hex;
 
-/// Hexadecimal back to bytes.
+/// A key in hexadecimal (as `klepto ls` shows it) back to bytes.
 pub fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let text = text.trim();
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "`{text}` is not a key in hexadecimal (as `klepto ls` shows it)"
-        ));
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|e| e.to_string()))
-        .collect()
+    klepto::hex::decode(text)
+        .ok_or_else(|| format!("`{text}` is not a key in hexadecimal (as `klepto ls` shows it)"))
 }
 
 #[cfg(test)]

@@ -4,31 +4,11 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use klepto::archive::{Archive, DirArchive, FileArchive, SqlArchive, SqlDatabase};
+use klepto::archive::{mask_password, Archive, DirArchive, FileArchive, SqlArchive, SqlDatabase};
 
 use crate::dynamic::AnyKey;
 use crate::store::{self, Any, Raw};
 use crate::Failure;
-
-/// `target` for messages: a URL's password masked.
-pub fn shown(target: &str) -> String {
-    let Some(start) = target.find("://").map(|i| i + 3) else {
-        return target.to_owned();
-    };
-    let authority_end = target[start..]
-        .find(['/', '?', '#'])
-        .map_or(target.len(), |i| start + i);
-    let authority = &target[start..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &target[..start],
-            &authority[..colon],
-            &target[start + at..]
-        ),
-        _ => target.to_owned(),
-    }
-}
 
 /// What kind of archive a target is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -54,7 +34,7 @@ pub fn kind(target: &str, create: bool) -> Result<Kind, Failure> {
             "redis" | "rediss" => Ok(Kind::Redis),
             other => Err(Failure::usage(format!(
                 "{}: unsupported URL scheme `{other}` (expected sqlite://, postgres:// or redis://)",
-                shown(target)
+                mask_password(target)
             ))),
         };
     }
@@ -157,7 +137,7 @@ pub fn open(target: &str, ns: Option<&str>, create: bool) -> Result<Box<dyn Raw>
             let names: Vec<_> = known.iter().map(|(n, _)| n.as_str()).collect();
             return Err(Failure::not_found(format!(
                 "{}: no namespace `{ns}` (it has: {})",
-                shown(target),
+                mask_password(target),
                 if names.is_empty() {
                     "none".into()
                 } else {

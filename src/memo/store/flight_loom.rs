@@ -39,14 +39,20 @@ fn call(store: &Store<u64, u64, Unbounded>, panics: bool) -> Option<(u64, bool)>
     }
 }
 
+/// [`call`] of `KEY` in another loom thread.
+fn spawn_call(
+    s: &Arc<Store<u64, u64, Unbounded>>,
+    panics: bool,
+) -> thread::JoinHandle<Option<(u64, bool)>> {
+    let s = Arc::clone(s);
+    thread::spawn(move || call(&s, panics))
+}
+
 #[test]
 fn a_leader_stores_while_a_follower_waits() {
     model(|| {
         let s = store();
-        let other = {
-            let s = Arc::clone(&s);
-            thread::spawn(move || call(&s, false))
-        };
+        let other = spawn_call(&s, false);
         let mine = call(&s, false).expect("no panic");
         let theirs = other.join().unwrap().expect("no panic");
         assert_eq!((mine.0, theirs.0), (VALUE, VALUE));
@@ -61,10 +67,7 @@ fn a_leader_stores_while_a_follower_waits() {
 fn a_follower_takes_over_from_a_leader_that_panics() {
     model(|| {
         let s = store();
-        let panicking = {
-            let s = Arc::clone(&s);
-            thread::spawn(move || call(&s, true))
-        };
+        let panicking = spawn_call(&s, true);
         let mine = call(&s, false).expect("this caller never panics");
         let theirs = panicking.join().unwrap();
         assert_eq!(mine.0, VALUE);
@@ -89,12 +92,7 @@ fn a_follower_takes_over_from_a_leader_that_panics() {
 fn two_followers_wait_for_one_leader() {
     model_bounded(Some(1), || {
         let s = store();
-        let others: Vec<_> = (0..2)
-            .map(|_| {
-                let s = Arc::clone(&s);
-                thread::spawn(move || call(&s, false))
-            })
-            .collect();
+        let others: Vec<_> = (0..2).map(|_| spawn_call(&s, false)).collect();
         let mut led = usize::from(!call(&s, false).expect("no panic").1);
         for other in others {
             let (value, hit) = other.join().unwrap().expect("no panic");
